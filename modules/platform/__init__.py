@@ -1,0 +1,1 @@
+"""Constructs of the shared platform (one copy): data, network, cluster, ingress, frontends."""

@@ -1,0 +1,228 @@
+"""The AWS layer of one tenant: identity (Cognito), data (silo order table, catalogue entry) and
+the IRSA role that lets the tenant's pods reach exactly the tenant's data.
+
+Inputs are either literals (a stand-alone stack in tests) or Terraform variables (the shared
+module): the construct reads `inputs[name]` and never cares which.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping
+
+from cdktf import Fn, TerraformResourceLifecycle
+from cdktf_cdktf_provider_aws.cognito_user import CognitoUser
+from cdktf_cdktf_provider_aws.cognito_user_pool import (
+    CognitoUserPool,
+    CognitoUserPoolAdminCreateUserConfig,
+    CognitoUserPoolAdminCreateUserConfigInviteMessageTemplate,
+    CognitoUserPoolPasswordPolicy,
+    CognitoUserPoolSchema,
+    CognitoUserPoolSchemaStringAttributeConstraints,
+)
+from cdktf_cdktf_provider_aws.cognito_user_pool_client import CognitoUserPoolClient
+from cdktf_cdktf_provider_aws.cognito_user_pool_domain import CognitoUserPoolDomain
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
+    DataAwsIamPolicyDocument,
+    DataAwsIamPolicyDocumentStatement,
+    DataAwsIamPolicyDocumentStatementCondition,
+    DataAwsIamPolicyDocumentStatementPrincipals,
+)
+from cdktf_cdktf_provider_aws.dynamodb_table import (
+    DynamodbTable,
+    DynamodbTableAttribute,
+    DynamodbTablePointInTimeRecovery,
+    DynamodbTableServerSideEncryption,
+)
+from cdktf_cdktf_provider_aws.dynamodb_table_item import DynamodbTableItem
+from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from constructs import Construct
+
+# Item-level actions a tenant may run on the pooled Product table. Every one of them carries
+# the partition key, so `dynamodb:LeadingKeys` constrains it. Scan (and PartiQL, and
+# DescribeTable-style table calls) carry no leading key and are deliberately absent.
+POOLED_TABLE_ACTIONS = (
+    "dynamodb:BatchGetItem",
+    "dynamodb:BatchWriteItem",
+    "dynamodb:ConditionCheckItem",
+    "dynamodb:DeleteItem",
+    "dynamodb:GetItem",
+    "dynamodb:PutItem",
+    "dynamodb:Query",
+    "dynamodb:UpdateItem",
+)
+# The silo order table belongs to the tenant alone: Scan is fine there.
+SILO_TABLE_ACTIONS = POOLED_TABLE_ACTIONS + ("dynamodb:DescribeTable", "dynamodb:Scan")
+CUSTOM_ATTRIBUTES = ("tenant-id", "tier")
+
+
+class TenantInfra(Construct):
+    """One tenant's AWS resources. `inputs` has one entry per INFRA_VARIABLES key."""
+
+    def __init__(self, scope: Construct, construct_id: str, *, inputs: Mapping[str, Any],
+                 ignore_emulator_drift: bool = False) -> None:
+        super().__init__(scope, construct_id)
+        tags = inputs["tags"]
+
+        self.order_table = DynamodbTable(
+            self, "order_table",
+            name=inputs["order_table_name"],
+            billing_mode="PAY_PER_REQUEST",
+            hash_key="order_id",
+            attribute=[DynamodbTableAttribute(name="order_id", type="S")],
+            server_side_encryption=DynamodbTableServerSideEncryption(enabled=True),
+            point_in_time_recovery=DynamodbTablePointInTimeRecovery(
+                enabled=inputs["enable_point_in_time_recovery"]),
+            deletion_protection_enabled=inputs["enable_deletion_protection"],
+            tags=tags,
+        )
+
+        self.user_pool = CognitoUserPool(
+            self, "user_pool",
+            name=inputs["user_pool_name"],
+            auto_verified_attributes=["email"],
+            mfa_configuration="OPTIONAL",
+            software_token_mfa_configuration={"enabled": True},
+            password_policy=CognitoUserPoolPasswordPolicy(
+                minimum_length=12, require_lowercase=True, require_uppercase=True,
+                require_numbers=True, require_symbols=True, temporary_password_validity_days=7),
+            admin_create_user_config=CognitoUserPoolAdminCreateUserConfig(
+                allow_admin_create_user_only=True,
+                invite_message_template=CognitoUserPoolAdminCreateUserConfigInviteMessageTemplate(
+                    email_subject="Your SaaS administrator account",
+                    email_message="Your user name is {username} and your temporary password is {####}.",
+                    sms_message="Your user name is {username} and your temporary password is {####}.",
+                ),
+            ),
+            schema=[
+                CognitoUserPoolSchema(
+                    name=attribute, attribute_data_type="String", mutable=True,
+                    developer_only_attribute=False, required=False,
+                    string_attribute_constraints=CognitoUserPoolSchemaStringAttributeConstraints(
+                        min_length="1", max_length="64"),
+                )
+                for attribute in CUSTOM_ATTRIBUTES
+            ],
+            tags=tags,
+        )
+
+        self.app_client = CognitoUserPoolClient(
+            self, "app_client",
+            name=inputs["app_client_name"],
+            user_pool_id=self.user_pool.id,
+            generate_secret=False,
+            allowed_oauth_flows_user_pool_client=True,
+            allowed_oauth_flows=["code"],
+            allowed_oauth_scopes=["openid", "email", "profile"],
+            supported_identity_providers=["COGNITO"],
+            callback_urls=inputs["callback_urls"],
+            logout_urls=inputs["callback_urls"],
+            explicit_auth_flows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
+            prevent_user_existence_errors="ENABLED",
+        )
+
+        self.domain = CognitoUserPoolDomain(
+            self, "user_pool_domain",
+            domain=inputs["user_pool_domain"],
+            user_pool_id=self.user_pool.id,
+        )
+
+        self.admin_user = CognitoUser(
+            self, "admin_user",
+            user_pool_id=self.user_pool.id,
+            username=inputs["admin_username"],
+            desired_delivery_mediums=["EMAIL"],
+            attributes={
+                "email": inputs["admin_email"],
+                "email_verified": "true",
+                "custom:tenant-id": inputs["tenant_id"],
+                "custom:tier": inputs["tier"],
+            },
+            # moto returns custom attributes without the `custom:` prefix, so every re-plan
+            # against it would show a change that is not real. Only the local target ignores it.
+            lifecycle=TerraformResourceLifecycle(ignore_changes=["attributes"]) if ignore_emulator_drift else None,
+        )
+
+        trust = DataAwsIamPolicyDocument(
+            self, "irsa_trust",
+            statement=[DataAwsIamPolicyDocumentStatement(
+                sid="ServiceAccountOnly",
+                effect="Allow",
+                actions=["sts:AssumeRoleWithWebIdentity"],
+                principals=[DataAwsIamPolicyDocumentStatementPrincipals(
+                    type="Federated", identifiers=[inputs["oidc_provider_arn"]])],
+                condition=[
+                    DataAwsIamPolicyDocumentStatementCondition(
+                        test="StringEquals", variable=f"{inputs['oidc_provider_url']}:sub",
+                        values=[f"system:serviceaccount:{inputs['namespace']}:{inputs['service_account_name']}"]),
+                    DataAwsIamPolicyDocumentStatementCondition(
+                        test="StringEquals", variable=f"{inputs['oidc_provider_url']}:aud",
+                        values=["sts.amazonaws.com"]),
+                ],
+            )],
+        )
+        self.irsa_role = IamRole(
+            self, "irsa_role",
+            name=inputs["irsa_role_name"],
+            assume_role_policy=trust.json,
+            max_session_duration=3600,
+            tags=tags,
+        )
+
+        data_access = DataAwsIamPolicyDocument(
+            self, "data_access",
+            statement=[
+                DataAwsIamPolicyDocumentStatement(
+                    sid="OwnOrderTable",
+                    effect="Allow",
+                    actions=list(SILO_TABLE_ACTIONS),
+                    resources=[self.order_table.arn],
+                ),
+                DataAwsIamPolicyDocumentStatement(
+                    sid="PooledProductsOwnPartitionOnly",
+                    effect="Allow",
+                    actions=list(POOLED_TABLE_ACTIONS),
+                    resources=[inputs["product_table_arn"]],
+                    condition=[
+                        DataAwsIamPolicyDocumentStatementCondition(
+                            test="ForAllValues:StringEquals", variable="dynamodb:LeadingKeys",
+                            values=[inputs["tenant_id"]]),
+                        # ForAllValues is true when the request carries no key at all (a Scan):
+                        # demand that the key is present, so no keyless call slips through.
+                        DataAwsIamPolicyDocumentStatementCondition(
+                            test="Null", variable="dynamodb:LeadingKeys", values=["false"]),
+                    ],
+                ),
+            ],
+        )
+        self.data_policy = IamRolePolicy(
+            self, "data_access_policy",
+            name="tenant-data-access",
+            role=self.irsa_role.id,
+            policy=data_access.json,
+        )
+
+        self.catalogue_entry = DynamodbTableItem(
+            self, "catalogue_entry",
+            table_name=inputs["catalogue_table_name"],
+            hash_key="tenant_id",
+            item=Fn.jsonencode({
+                "tenant_id": {"S": inputs["tenant_id"]},
+                "company_name": {"S": inputs["company_name"]},
+                "tier": {"S": inputs["tier"]},
+                "user_pool_id": {"S": self.user_pool.id},
+                "app_client_id": {"S": self.app_client.id},
+                "user_pool_domain": {"S": self.domain.domain},
+            }),
+        )
+
+    def outputs(self) -> dict[str, Any]:
+        """Values of INFRA_OUTPUTS, by name."""
+        return {
+            "irsa_role_arn": self.irsa_role.arn,
+            "order_table_name": self.order_table.name,
+            "order_table_arn": self.order_table.arn,
+            "user_pool_id": self.user_pool.id,
+            "user_pool_client_id": self.app_client.id,
+            "user_pool_domain": self.domain.domain,
+        }

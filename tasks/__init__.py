@@ -1,0 +1,123 @@
+"""tenantform tasks. Thin: parse arguments, call the library (tenantform/), print the result.
+
+    invoke onboard tenant=acme            # also: invoke onboard --tenant acme --tier premium
+    invoke --list                         # every task, with a one-line description
+"""
+
+from __future__ import annotations
+
+from invoke import Collection, Context, task
+from invoke.exceptions import Exit
+from rich.table import Table
+
+from tasks import _cli
+from tasks._cli import REQUIRED_POSITIONAL, confirmer, console, keyword_words, project, run, say
+from tenantform import workflows
+from tenantform.workflows import Report
+
+TENANT_HELP = {
+    "tenant": "tenant id, a DNS label (also tenant=ID)",
+    "tier": "basic, standard, premium or platinum (default basic for a new tenant)",
+    "email": "admin e-mail (default admin@<tenant>.example.com for a new tenant)",
+    "name": "company name (default from the tenant id for a new tenant)",
+    "target": "local (default), aws or tfc; overrides tenantform.target",
+}
+
+
+def _print_report(report: Report, *, verb: str) -> None:
+    tenant = report.tenant
+    table = Table(title=f"{verb} {tenant.id if tenant else ''} ({tenant.tier if tenant else ''}), "
+                        f"module {report.module_version}", title_justify="left")
+    for column in ("workspace", "result", "add", "change", "destroy", "log"):
+        table.add_column(column, overflow="fold")
+    for layer in report.layers:
+        c = layer.changes
+        table.add_row(layer.workspace, layer.status, str(c.add), str(c.change), str(c.remove), layer.log or "-")
+    console.print(table)
+    for layer in report.layers:
+        if layer.note:
+            console.print(f"{layer.workspace}: {layer.note}")
+    for layer in report.layers:
+        if layer.outputs:
+            console.print(f"[bold]{layer.workspace} outputs[/bold]")
+            for key, value in sorted(layer.outputs.items()):
+                console.print(f"  {key} = {value}")
+    for path in report.removed:
+        console.print(f"removed {path}")
+    if verb == "onboard" and not report.changed:
+        console.print("No changes: tenant is up to date.")
+    timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items() if v)
+    console.print(f"Done in {report.seconds:.1f} s" + (f" ({timings})" if timings else "") + ".")
+
+
+@task(positional=["tenant", "tier", "email", "name"], help=TENANT_HELP)
+def onboard(c: Context, tenant=None, tier=None, email=None, name=None, target=None):  # noqa: ANN001
+    """Onboard a tenant: write tenants/<id>.toml if new, synthesise, plan and apply both layers."""
+    args = keyword_words({"tenant": tenant, "tier": tier, "email": email, "name": name, "target": target})
+    if not args["tenant"]:
+        raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>, a DNS-1123 label", code=2)
+    proj = project(c, target=args["target"])
+    report = run(lambda: workflows.onboard(proj, tenant_id=args["tenant"], tier=args["tier"],
+                                           email=args["email"], name=args["name"], say=say))
+    _print_report(report, verb="onboard")
+
+
+@task(positional=["tenant", "tier", "email", "name"],
+      help={**TENANT_HELP, "yes": "apply without asking after showing the plan"})
+def update(c: Context, tenant=None, tier=None, email=None, name=None, target=None, yes=False):  # noqa: ANN001
+    """Change a tenant (tier, e-mail, name): show the plan, then apply that tenant only."""
+    args = keyword_words({"tenant": tenant, "tier": tier, "email": email, "name": name, "target": target})
+    if not args["tenant"]:
+        raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>", code=2)
+    proj = project(c, target=args["target"])
+    report = run(lambda: workflows.update(proj, tenant_id=args["tenant"], tier=args["tier"], email=args["email"],
+                                          name=args["name"], say=say, confirm=confirmer(yes)))
+    _print_report(report, verb="update")
+
+
+@task(positional=["tenant"], help={"tenant": TENANT_HELP["tenant"], "target": TENANT_HELP["target"],
+                                   "yes": "do not ask for confirmation"})
+def offboard(c: Context, tenant=None, target=None, yes=False):  # noqa: ANN001
+    """Offboard a tenant: destroy both layers, delete their state objects and the tenant file."""
+    args = keyword_words({"tenant": tenant, "target": target})
+    if not args["tenant"]:
+        raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>", code=2)
+    proj = project(c, target=args["target"])
+    report = run(lambda: workflows.offboard(proj, tenant_id=args["tenant"], confirm=confirmer(yes), say=say))
+    _print_report(report, verb="offboard")
+
+
+@task(help={"target": TENANT_HELP["target"]})
+def tenants(c: Context, target=None):  # noqa: ANN001
+    """List tenants with their tier, module version and the last known state of each layer."""
+    proj = project(c, target=target)
+    rows = run(lambda: workflows.list_tenants(proj))
+    table = Table(title=f"{len(rows)} tenants", title_justify="left")
+    for column in ("tenant", "tier", "module", "infra", "apps"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(row.tenant_id, row.tier, row.module_version or "-", row.states["infra"], row.states["apps"])
+    console.print(table)
+
+
+@task(help={"target": TENANT_HELP["target"]})
+def synth(c: Context, target=None):  # noqa: ANN001
+    """Synthesise the tenant module version, both platform workspaces and every tenant root."""
+    proj = project(c, target=target)
+    result = run(lambda: workflows.synth_all(proj, say=say))
+    console.print(f"module {result['module_version']}"
+                  f" ({'synthesised in %.1f s' % result['module_synth_seconds'] if result['module_synth_seconds'] else 'already synthesised'}); "
+                  f"platform {'synthesised in %.1f s' % result['platform_synth_seconds'] if result['platform_synth_seconds'] else 'unchanged'}; "
+                  f"{result['tenants']} tenants, {result['roots_changed']} roots changed; "
+                  f"{result['seconds']:.1f} s in all. Output: {proj.settings.out_dir}")
+
+
+REQUIRED_POSITIONAL.update({"onboard": (), "update": (), "offboard": ()})
+
+ns = Collection(onboard, update, offboard, tenants, synth)
+
+from tasks import local_tasks, platform_tasks  # noqa: E402
+
+ns.add_collection(Collection.from_module(local_tasks, name="local"))
+ns.add_collection(Collection.from_module(platform_tasks, name="platform"))
+ns.configure({"tenantform": {"target": "local"}})

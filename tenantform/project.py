@@ -1,0 +1,144 @@
+"""One project on disk, as every command sees it: settings, platform, target, tenants, records,
+and the synthesised artefacts (module versions, the platform stacks, tenant roots)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+from dataclasses import asdict
+from pathlib import Path
+from typing import Callable
+
+from tenantform.module_version import module_dir, module_version
+from tenantform.names import APPS, INFRA, PLATFORM_K8S_STATE_KEY, PLATFORM_K8S_WORKSPACE, PLATFORM_STATE_KEY, PLATFORM_WORKSPACE
+from tenantform.platform_config import PlatformConfig, load_platform_config
+from tenantform.records import Records
+from tenantform.roots import render_apps_root, render_infra_root, workspace_dir
+from tenantform.synthesis import AppConfig, Selection, module_stack_id, run_synth
+from tenantform.targets import Settings, Target, TargetKind, make_target
+from tenantform.tenant import Tenant, TenantRegistry
+from tenantform.terraform import Terraform
+
+SYNTH_MARKER = ".tenantform-synth.sha256"
+PLATFORM_SOURCES = ("main.py", "modules/__init__.py", "modules/platform/*.py", "modules/platform_k8s.py",
+                    "tenantform/pins.py", "tenantform/contract.py", "tenantform/platform_config.py",
+                    "tenantform/tiers.py", "tenantform/synthesis.py")
+
+Say = Callable[[str], None]
+
+
+def _quiet(_: str) -> None:
+    pass
+
+
+class Project:
+    def __init__(self, settings: Settings, *, platform: PlatformConfig | None = None) -> None:
+        self.settings = settings
+        self.platform = platform or load_platform_config(settings.platform_config_path)
+        self.target: Target = make_target(settings, self.platform)
+        self.registry = TenantRegistry(settings.tenants_dir)
+        self.records = Records(settings.work_dir)
+
+    # -- versions and synthesis -------------------------------------------------------------------
+    @property
+    def emulator(self) -> bool:
+        return self.settings.target is TargetKind.LOCAL
+
+    def module_version(self) -> str:
+        return module_version(self.settings.project_dir, emulator=self.emulator)
+
+    def app_config(self) -> AppConfig:
+        return AppConfig(
+            platform_config_path=str(self.settings.platform_config_path),
+            emulator=self.emulator,
+            platform_backend=self._backend_entries(PLATFORM_STATE_KEY, PLATFORM_WORKSPACE, ("aws",)),
+            platform_k8s_backend=self._backend_entries(PLATFORM_K8S_STATE_KEY, PLATFORM_K8S_WORKSPACE,
+                                                       ("kubernetes", "helm")),
+            aws_provider=self.target.aws_provider(),
+        )
+
+    def _backend_entries(self, key: str, workspace: str, providers: tuple[str, ...]) -> dict:
+        block = self.target.terraform_block(state_key=key, workspace=workspace, providers=providers)
+        return {k: v for k, v in block.items() if k in ("backend", "cloud", "required_version")}
+
+    def modules_ready(self, version: str) -> bool:
+        return all((module_dir(self.settings.out_dir, version, layer) / "cdk.tf.json").is_file()
+                   for layer in (INFRA, APPS))
+
+    def ensure_modules(self, say: Say = _quiet) -> tuple[str, float | None]:
+        """The current module version, synthesised if this version never was. (version, seconds)"""
+        version = self.module_version()
+        if self.modules_ready(version):
+            return version, None
+        say(f"synthesising tenant module {version} (once per module version)")
+        result = run_synth(self.settings.project_dir, self.app_config(),
+                           Selection(module_layers=(INFRA, APPS)),
+                           log_path=self.settings.work_dir / "logs" / "synth-modules.log")
+        try:
+            for layer in (INFRA, APPS):
+                target = module_dir(self.settings.out_dir, version, layer)
+                target.mkdir(parents=True, exist_ok=True)
+                tmp = target / "cdk.tf.json.tmp"
+                shutil.copyfile(result.stack_dir(module_stack_id(layer)) / "cdk.tf.json", tmp)
+                tmp.replace(target / "cdk.tf.json")
+        finally:
+            shutil.rmtree(result.outdir, ignore_errors=True)
+        return version, result.seconds
+
+    def platform_fingerprint(self) -> str:
+        root = self.settings.project_dir
+        digest = hashlib.sha256()
+        for path in sorted({p for pattern in PLATFORM_SOURCES for p in root.glob(pattern)}):
+            digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
+        if self.settings.platform_config_path.is_file():
+            digest.update(self.settings.platform_config_path.read_bytes())
+        digest.update(json.dumps(asdict(self.app_config()), sort_keys=True).encode())
+        return digest.hexdigest()
+
+    def ensure_platform_synth(self, say: Say = _quiet, *, k8s: bool = True) -> float | None:
+        """Synthesise the platform workspaces into their workspace directories if they changed."""
+        fingerprint = self.platform_fingerprint()
+        workspaces = [PLATFORM_WORKSPACE] + ([PLATFORM_K8S_WORKSPACE] if k8s else [])
+        stale = [ws for ws in workspaces
+                 if not (self.workspace_dir(ws) / SYNTH_MARKER).is_file()
+                 or (self.workspace_dir(ws) / SYNTH_MARKER).read_text() != fingerprint]
+        if not stale:
+            return None
+        say(f"synthesising {', '.join(stale)}")
+        result = run_synth(self.settings.project_dir, self.app_config(),
+                           Selection(platform=PLATFORM_WORKSPACE in stale,
+                                     platform_k8s=PLATFORM_K8S_WORKSPACE in stale),
+                           log_path=self.settings.work_dir / "logs" / "synth-platform.log")
+        try:
+            for ws in stale:
+                target = self.workspace_dir(ws)
+                target.mkdir(parents=True, exist_ok=True)
+                tmp = target / "cdk.tf.json.tmp"
+                shutil.copyfile(result.stack_dir(ws) / "cdk.tf.json", tmp)
+                tmp.replace(target / "cdk.tf.json")
+                (target / SYNTH_MARKER).write_text(fingerprint)
+        finally:
+            shutil.rmtree(result.outdir, ignore_errors=True)
+        return result.seconds
+
+    # -- tenant roots -------------------------------------------------------------------------------
+    def workspace_dir(self, workspace: str) -> Path:
+        return workspace_dir(self.settings.out_dir, workspace)
+
+    def render_root(self, tenant: Tenant, layer: str, version: str, **overrides: object) -> dict:
+        common = dict(target=self.target, platform=self.platform, version=version, out_dir=self.settings.out_dir)
+        if layer == INFRA:
+            return render_infra_root(tenant, **common, **overrides)  # type: ignore[arg-type]
+        return render_apps_root(tenant, **common, kubeconfig=self.settings.kubeconfig,
+                                kube_context=self.settings.kube_context)
+
+    # -- terraform ------------------------------------------------------------------------------------
+    def terraform(self, workspace: str) -> Terraform:
+        return Terraform(self.workspace_dir(workspace), env=self.target.terraform_env(),
+                         log_dir=self.settings.work_dir / "logs" / workspace,
+                         lock_timeout=self.settings.lock_timeout, binary=self.settings.terraform_bin)
+
+    @property
+    def cluster_configured(self) -> bool:
+        return bool(self.settings.kubeconfig) or self.settings.target is not TargetKind.LOCAL

@@ -1,0 +1,357 @@
+"""The jobs behind the tasks: onboard, offboard, platform deploy/destroy, synth, list.
+
+Each job validates everything first and writes nothing until its inputs are known good; each
+step that changes something is safe to repeat, so re-running a failed command resumes it.
+"""
+
+from __future__ import annotations
+
+import shutil
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from tenantform.errors import InvalidInput, TenantformError
+from tenantform.names import APPS, INFRA, LAYERS, PLATFORM_STATE_KEY, PLATFORM_WORKSPACE, tenant_names
+from tenantform.project import Project, Say, _quiet
+from tenantform.records import Record
+from tenantform.roots import fingerprint, write_root
+from tenantform.state_bucket import delete_state_objects, list_state_keys
+from tenantform.targets import TargetKind
+from tenantform.tenant import Tenant, validate_tenant_id
+from tenantform.terraform import Changes, Result
+from tenantform.tiers import Tier, profile
+
+Confirm = Callable[[str], bool]
+
+
+@dataclass
+class LayerOutcome:
+    workspace: str
+    status: str
+    """applied, unchanged, synthesised (not planned), destroyed, absent."""
+    changes: Changes = field(default_factory=Changes)
+    outputs: dict[str, Any] = field(default_factory=dict)
+    log: str = ""
+    note: str = ""
+
+
+@dataclass
+class Report:
+    tenant: Tenant | None
+    module_version: str = ""
+    layers: list[LayerOutcome] = field(default_factory=list)
+    seconds: float = 0.0
+    timings: dict[str, float] = field(default_factory=dict)
+    created_tenant_file: bool = False
+    removed: list[str] = field(default_factory=list)
+
+    @property
+    def changed(self) -> bool:
+        return any(layer.changes.any for layer in self.layers)
+
+
+# -- the platform --------------------------------------------------------------------------------
+def platform_deployed(project: Project) -> bool:
+    s3 = project.target.client("s3")
+    return bool(list_state_keys(s3, project.settings.state_bucket, PLATFORM_STATE_KEY))
+
+
+def deploy_platform(project: Project, *, say: Say = _quiet, plan_only: bool = False,
+                    with_k8s: bool = True) -> LayerOutcome:
+    """Plan and apply `platform`; with_k8s also synthesises `platform-k8s` (planned only with a cluster)."""
+    project.target.prepare()
+    project.ensure_platform_synth(say, k8s=with_k8s)
+    tf = project.terraform(PLATFORM_WORKSPACE)
+    say("platform: terraform init")
+    tf.init()
+    say("platform: terraform plan")
+    plan = tf.plan()
+    if plan_only or not plan.changes.any:
+        return LayerOutcome(PLATFORM_WORKSPACE, "planned" if plan_only else "unchanged", plan.changes,
+                            tf.outputs() if not plan_only else {}, str(plan.log))
+    say(f"platform: terraform apply ({plan.changes})")
+    apply = tf.apply()
+    return LayerOutcome(PLATFORM_WORKSPACE, "applied", apply.changes or plan.changes, tf.outputs(), str(apply.log))
+
+
+def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False, say: Say = _quiet) -> LayerOutcome:
+    tenants = project.registry.ids()
+    if tenants and not force:
+        raise TenantformError(f"{len(tenants)} tenants still exist ({', '.join(tenants[:10])}"
+                              f"{', ...' if len(tenants) > 10 else ''}): offboard them first, or pass --force")
+    project.target.prepare()
+    project.ensure_platform_synth(say, k8s=False)
+    tf = project.terraform(PLATFORM_WORKSPACE)
+    tf.init()
+    resources = [a for a in tf.state_list() if not a.startswith("data.") and ".data." not in a]
+    description = "\n".join([f"Destroying the platform removes {len(resources)} resources and its state "
+                             f"object s3://{project.settings.state_bucket}/{PLATFORM_STATE_KEY}:"]
+                            + [f"  - {address}" for address in resources])
+    if not confirm(description):
+        raise TenantformError("not confirmed: nothing removed")
+    say("platform: terraform destroy")
+    plan = tf.plan(destroy=True)
+    result = tf.apply(destroying=True) if plan.changes.any else plan
+    delete_state_objects(project.target.client("s3"), project.settings.state_bucket, PLATFORM_STATE_KEY)
+    changes = result.changes if result.changes.any else plan.changes
+    return LayerOutcome(PLATFORM_WORKSPACE, "destroyed", changes, log=str(result.log))
+
+
+def ensure_platform(project: Project, *, say: Say = _quiet) -> LayerOutcome | None:
+    """On the local target, deploy the platform if it never was. Elsewhere, require it."""
+    if platform_deployed(project):
+        return None
+    if project.settings.target is TargetKind.LOCAL:
+        say("the platform workspace has no state yet: deploying it first (local target)")
+        return deploy_platform(project, say=say, with_k8s=False)
+    raise TenantformError("the platform is not deployed on this target: run `invoke platform.deploy` first")
+
+
+# -- onboarding ------------------------------------------------------------------------------------
+def resolve_tenant(project: Project, *, tenant_id: str, tier: str | None, email: str | None,
+                   name: str | None) -> tuple[Tenant, bool]:
+    """The tenant to onboard and whether its file is new. Validates; writes nothing."""
+    tenant_id = validate_tenant_id(tenant_id, source="argument tenant")
+    if project.registry.exists(tenant_id):
+        existing = project.registry.get(tenant_id)
+        asked = {"tier": tier, "admin_email": email, "company_name": name}
+        current = {"tier": existing.tier.value, "admin_email": existing.admin_email,
+                   "company_name": existing.company_name}
+        for key, value in asked.items():
+            if value is not None and str(value) != current[key]:
+                raise InvalidInput(field=key, source=f"argument for existing tenant {tenant_id}",
+                                   problem=f"is {value!r} but tenants/{tenant_id}.toml says {current[key]!r}",
+                                   allowed=f"the current value, or `invoke update tenant={tenant_id}` to change it")
+        return existing, False
+    tenant = Tenant.create(
+        id=tenant_id,
+        company_name=name if name is not None else tenant_id.replace("-", " ").title(),
+        admin_email=email if email is not None else f"admin@{tenant_id}.example.com",
+        tier=tier if tier is not None else Tier.BASIC.value,
+        source="arguments",
+    )
+    return tenant, True
+
+
+def apply_layer(project: Project, tenant: Tenant, layer: str, version: str, *, say: Say = _quiet,
+                timings: dict[str, float] | None = None, plan_only: bool = False,
+                **overrides: object) -> LayerOutcome:
+    """Render one tenant layer's root and (plan and) apply it."""
+    timings = timings if timings is not None else {}
+    names = tenant_names(tenant.id, platform_name=project.platform.name)
+    workspace = names.workspace(layer)
+    doc = project.render_root(tenant, layer, version, **overrides)
+    directory = project.workspace_dir(workspace)
+    write_root(directory, doc)
+    print_ = fingerprint(doc, version)
+    if layer == APPS and not project.cluster_configured:
+        project.records.put(Record(workspace=workspace, status="synthesised", module_version=version,
+                                   message="no cluster configured"))
+        return LayerOutcome(workspace, "synthesised", note=(
+            f"root written to {directory}; not planned: no cluster is configured on the local target "
+            "(set tenantform.kubeconfig to plan and apply it)"))
+    tf = project.terraform(workspace)
+    started = time.monotonic()
+    say(f"{workspace}: terraform init")
+    tf.init()
+    timings[f"{layer} init"] = time.monotonic() - started
+    say(f"{workspace}: terraform plan")
+    try:
+        plan = tf.plan()
+        timings[f"{layer} plan"] = plan.seconds
+        if plan_only:
+            project.records.put(Record(workspace=workspace, status="planned", fingerprint=print_,
+                                       module_version=version, log=str(plan.log)))
+            return LayerOutcome(workspace, "planned", plan.changes, log=str(plan.log))
+        if not plan.changes.any:
+            outputs = tf.outputs()
+            project.records.put(Record(workspace=workspace, status="applied", fingerprint=print_,
+                                       module_version=version, resources=len(tf.state_list()),
+                                       log=str(plan.log)))
+            return LayerOutcome(workspace, "unchanged", plan.changes, outputs, str(plan.log))
+        say(f"{workspace}: terraform apply ({plan.changes})")
+        apply: Result = tf.apply()
+        timings[f"{layer} apply"] = apply.seconds
+    except TenantformError as exc:
+        project.records.put(Record(workspace=workspace, status="failed", module_version=version,
+                                   message=str(exc).splitlines()[0]))
+        raise
+    outputs = tf.outputs()
+    changes = apply.changes if apply.changes.any else plan.changes
+    changes.actions = plan.changes.actions
+    project.records.put(Record(workspace=workspace, status="applied", fingerprint=print_,
+                               module_version=version, resources=len(tf.state_list()), log=str(apply.log)))
+    return LayerOutcome(workspace, "applied", changes, outputs, str(apply.log))
+
+
+def onboard(project: Project, *, tenant_id: str, tier: str | None = None, email: str | None = None,
+            name: str | None = None, say: Say = _quiet) -> Report:
+    started = time.monotonic()
+    tenant, is_new = resolve_tenant(project, tenant_id=tenant_id, tier=tier, email=email, name=name)
+    report = Report(tenant=tenant)
+    step = time.monotonic()
+    project.target.prepare()
+    ensure_platform(project, say=say)
+    report.timings["target and platform"] = time.monotonic() - step
+    version, synth_seconds = project.ensure_modules(say)
+    report.module_version = version
+    report.timings["module synthesis"] = synth_seconds or 0.0
+    if is_new:
+        project.registry.save(tenant)
+        report.created_tenant_file = True
+        say(f"wrote {project.registry.path(tenant.id)}")
+    for layer in LAYERS:
+        report.layers.append(apply_layer(project, tenant, layer, version, say=say, timings=report.timings))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def update(project: Project, *, tenant_id: str, tier: str | None = None, email: str | None = None,
+           name: str | None = None, say: Say = _quiet, confirm: Confirm | None = None) -> Report:
+    """Change a tenant's definition and apply it: plan first, then apply after confirmation."""
+    started = time.monotonic()
+    tenant_id = validate_tenant_id(tenant_id, source="argument tenant")
+    current = project.registry.get(tenant_id)
+    wanted = Tenant.create(id=tenant_id, company_name=name if name is not None else current.company_name,
+                           admin_email=email if email is not None else current.admin_email,
+                           tier=tier if tier is not None else current.tier.value, source="arguments")
+    report = Report(tenant=wanted)
+    project.target.prepare()
+    version, _ = project.ensure_modules(say)
+    report.module_version = version
+    plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True) for layer in (INFRA,)]
+    report.layers = plans
+    if confirm is not None and not confirm(describe_plan(plans)):
+        raise TenantformError("not confirmed: nothing applied")
+    project.registry.save(wanted)
+    report.layers = [apply_layer(project, wanted, layer, version, say=say, timings=report.timings)
+                     for layer in LAYERS]
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def describe_plan(layers: list[LayerOutcome]) -> str:
+    lines = []
+    for layer in layers:
+        lines.append(f"{layer.workspace}: {layer.changes}")
+        lines += [f"  {action:>8} {address}" for action, address in layer.changes.actions]
+    return "\n".join(lines)
+
+
+# -- offboarding -------------------------------------------------------------------------------------
+@dataclass
+class Removal:
+    tenant: Tenant
+    resources: dict[str, list[str]]
+    state_objects: list[str]
+    files: list[str]
+
+    def describe(self) -> str:
+        lines = [f"Offboarding tenant {self.tenant.id} ({self.tenant.tier}) removes:"]
+        for workspace, resources in self.resources.items():
+            lines.append(f"  {workspace}: {len(resources)} resources")
+            lines += [f"    - {address}" for address in resources]
+        lines.append(f"  state objects in s3://{{bucket}}: {', '.join(self.state_objects) or 'none'}")
+        lines += [f"  file: {path}" for path in self.files]
+        return "\n".join(lines)
+
+
+def plan_offboard(project: Project, tenant_id: str) -> Removal:
+    tenant_id = validate_tenant_id(tenant_id, source="argument tenant")
+    tenant = project.registry.get(tenant_id)
+    project.target.prepare()
+    names = tenant_names(tenant.id, platform_name=project.platform.name)
+    version, _ = project.ensure_modules()
+    resources: dict[str, list[str]] = {}
+    for layer in LAYERS:
+        workspace = names.workspace(layer)
+        if layer == APPS and not project.cluster_configured:
+            continue
+        write_root(project.workspace_dir(workspace), project.render_root(tenant, layer, version))
+        tf = project.terraform(workspace)
+        tf.init()
+        resources[workspace] = [a for a in tf.state_list() if not a.startswith("data.")
+                                and ".data." not in a]
+    s3 = project.target.client("s3")
+    state_objects = list_state_keys(s3, project.settings.state_bucket, f"tenants/{tenant.id}/")
+    files = [str(project.registry.path(tenant.id))]
+    return Removal(tenant=tenant, resources=resources, state_objects=state_objects, files=files)
+
+
+def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _quiet) -> Report:
+    started = time.monotonic()
+    removal = plan_offboard(project, tenant_id)
+    tenant = removal.tenant
+    if not confirm(removal.describe().replace("{bucket}", project.settings.state_bucket)):
+        raise TenantformError("not confirmed: nothing removed")
+    names = tenant_names(tenant.id, platform_name=project.platform.name)
+    version, _ = project.ensure_modules(say)
+    report = Report(tenant=tenant, module_version=version)
+    for layer in reversed(LAYERS):  # workloads before the identities and tables they use
+        workspace = names.workspace(layer)
+        if workspace not in removal.resources:
+            report.layers.append(LayerOutcome(workspace, "absent", note="never planned (no cluster)"))
+            continue
+        tf = project.terraform(workspace)
+        if removal.resources[workspace]:
+            if layer == INFRA and profile(tenant.tier).enable_deletion_protection:
+                say(f"{workspace}: turning deletion protection off before destroying")
+                apply_layer(project, tenant, INFRA, version, say=say, deletion_protection=False)
+            say(f"{workspace}: terraform destroy")
+            plan = tf.plan(destroy=True)
+            result = tf.apply(destroying=True) if plan.changes.any else plan
+            changes = result.changes if result.changes.any else plan.changes
+            report.layers.append(LayerOutcome(workspace, "destroyed", changes, log=str(result.log)))
+        else:
+            report.layers.append(LayerOutcome(workspace, "absent", note="no resources in state"))
+    s3 = project.target.client("s3")
+    report.removed += [f"s3://{project.settings.state_bucket}/{key}" for key in
+                       delete_state_objects(s3, project.settings.state_bucket, f"tenants/{tenant.id}/")]
+    for layer in LAYERS:
+        workspace = names.workspace(layer)
+        shutil.rmtree(project.workspace_dir(workspace), ignore_errors=True)
+        project.records.remove(workspace)
+    project.registry.remove(tenant.id)
+    report.removed.append(str(project.registry.path(tenant.id)))
+    report.seconds = time.monotonic() - started
+    return report
+
+
+# -- listing and synthesis ------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TenantRow:
+    tenant_id: str
+    tier: str
+    states: dict[str, str]
+    module_version: str
+
+
+def list_tenants(project: Project) -> list[TenantRow]:
+    rows = []
+    for tenant in project.registry.all():
+        names = tenant_names(tenant.id, platform_name=project.platform.name)
+        states, version = {}, ""
+        for layer in LAYERS:
+            record = project.records.get(names.workspace(layer))
+            states[layer] = f"{record.status} {record.at}" if record else "never run"
+            if record and layer == INFRA:
+                version = record.module_version
+        rows.append(TenantRow(tenant.id, tenant.tier.value, states, version))
+    return rows
+
+
+def synth_all(project: Project, *, say: Say = _quiet) -> dict[str, Any]:
+    """Synthesise the module version, both platform workspaces and every tenant's roots."""
+    started = time.monotonic()
+    tenants = project.registry.all()  # validate every file before writing anything
+    version, module_seconds = project.ensure_modules(say)
+    platform_seconds = project.ensure_platform_synth(say)
+    written = 0
+    for tenant in tenants:
+        for layer in LAYERS:
+            workspace = tenant_names(tenant.id, platform_name=project.platform.name).workspace(layer)
+            written += write_root(project.workspace_dir(workspace), project.render_root(tenant, layer, version))
+    return {"module_version": version, "module_synth_seconds": module_seconds,
+            "platform_synth_seconds": platform_seconds, "tenants": len(tenants),
+            "roots_changed": written, "seconds": time.monotonic() - started}
