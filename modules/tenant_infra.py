@@ -7,9 +7,9 @@ module): the construct reads `inputs[name]` and never cares which.
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+from typing import Any, Mapping, TypeVar
 
-from cdktf import Fn, TerraformResourceLifecycle
+from cdktf import Fn, TerraformElement, TerraformResourceLifecycle
 from cdktf_cdktf_provider_aws.cognito_user import CognitoUser
 from cdktf_cdktf_provider_aws.cognito_user_pool import (
     CognitoUserPool,
@@ -64,7 +64,7 @@ class TenantInfra(Construct):
         super().__init__(scope, construct_id)
         tags = inputs["tags"]
 
-        self.order_table = DynamodbTable(
+        self.order_table = named(DynamodbTable(
             self, "order_table",
             name=inputs["order_table_name"],
             billing_mode="PAY_PER_REQUEST",
@@ -75,9 +75,9 @@ class TenantInfra(Construct):
                 enabled=inputs["enable_point_in_time_recovery"]),
             deletion_protection_enabled=inputs["enable_deletion_protection"],
             tags=tags,
-        )
+        ))
 
-        self.user_pool = CognitoUserPool(
+        self.user_pool = named(CognitoUserPool(
             self, "user_pool",
             name=inputs["user_pool_name"],
             auto_verified_attributes=["email"],
@@ -104,9 +104,9 @@ class TenantInfra(Construct):
                 for attribute in CUSTOM_ATTRIBUTES
             ],
             tags=tags,
-        )
+        ))
 
-        self.app_client = CognitoUserPoolClient(
+        self.app_client = named(CognitoUserPoolClient(
             self, "app_client",
             name=inputs["app_client_name"],
             user_pool_id=self.user_pool.id,
@@ -119,15 +119,15 @@ class TenantInfra(Construct):
             logout_urls=inputs["callback_urls"],
             explicit_auth_flows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
             prevent_user_existence_errors="ENABLED",
-        )
+        ))
 
-        self.domain = CognitoUserPoolDomain(
+        self.domain = named(CognitoUserPoolDomain(
             self, "user_pool_domain",
             domain=inputs["user_pool_domain"],
             user_pool_id=self.user_pool.id,
-        )
+        ))
 
-        self.admin_user = CognitoUser(
+        self.admin_user = named(CognitoUser(
             self, "admin_user",
             user_pool_id=self.user_pool.id,
             username=inputs["admin_username"],
@@ -141,9 +141,9 @@ class TenantInfra(Construct):
             # moto returns custom attributes without the `custom:` prefix, so every re-plan
             # against it would show a change that is not real. Only the local target ignores it.
             lifecycle=TerraformResourceLifecycle(ignore_changes=["attributes"]) if ignore_emulator_drift else None,
-        )
+        ))
 
-        trust = DataAwsIamPolicyDocument(
+        trust = named(DataAwsIamPolicyDocument(
             self, "irsa_trust",
             statement=[DataAwsIamPolicyDocumentStatement(
                 sid="ServiceAccountOnly",
@@ -160,16 +160,16 @@ class TenantInfra(Construct):
                         values=["sts.amazonaws.com"]),
                 ],
             )],
-        )
-        self.irsa_role = IamRole(
+        ))
+        self.irsa_role = named(IamRole(
             self, "irsa_role",
             name=inputs["irsa_role_name"],
             assume_role_policy=trust.json,
             max_session_duration=3600,
             tags=tags,
-        )
+        ))
 
-        data_access = DataAwsIamPolicyDocument(
+        data_access = named(DataAwsIamPolicyDocument(
             self, "data_access",
             statement=[
                 DataAwsIamPolicyDocumentStatement(
@@ -194,15 +194,15 @@ class TenantInfra(Construct):
                     ],
                 ),
             ],
-        )
-        self.data_policy = IamRolePolicy(
+        ))
+        self.data_policy = named(IamRolePolicy(
             self, "data_access_policy",
             name="tenant-data-access",
             role=self.irsa_role.id,
             policy=data_access.json,
-        )
+        ))
 
-        self.catalogue_entry = DynamodbTableItem(
+        self.catalogue_entry = named(DynamodbTableItem(
             self, "catalogue_entry",
             table_name=inputs["catalogue_table_name"],
             hash_key="tenant_id",
@@ -214,7 +214,7 @@ class TenantInfra(Construct):
                 "app_client_id": {"S": self.app_client.id},
                 "user_pool_domain": {"S": self.domain.domain},
             }),
-        )
+        ))
 
     def outputs(self) -> dict[str, Any]:
         """Values of INFRA_OUTPUTS, by name."""
@@ -226,3 +226,15 @@ class TenantInfra(Construct):
             "user_pool_client_id": self.app_client.id,
             "user_pool_domain": self.domain.domain,
         }
+
+
+E = TypeVar("E", bound=TerraformElement)
+
+
+def named(element: E) -> E:
+    """Address the element by its construct id (`aws_dynamodb_table.order_table`) instead of
+    CDKTF's hashed path, so plans and `terraform state` commands read well. Call it right after
+    construction: CDKTF fixes the address the first time an attribute is referenced. Only for
+    constructs a stack holds one copy of (a tenant module, a tenant stack)."""
+    element.override_logical_id(element.node.id)
+    return element

@@ -75,7 +75,7 @@ TIER_PROFILES: dict[Tier, TierProfile] = {
         quota_requests_cpu="4", quota_requests_memory="4Gi",
         quota_limits_cpu="8", quota_limits_memory="8Gi",
         container_request_cpu="250m", container_request_memory="256Mi",
-        container_limit_cpu="1", container_limit_memory="1Gi",
+        container_limit_cpu="500m", container_limit_memory="512Mi",
         min_replicas=2, max_replicas=6, hpa_cpu_utilization=65,
         enable_point_in_time_recovery=True, enable_deletion_protection=True,
         throttle_rate_limit=1000, throttle_burst_limit=2000,

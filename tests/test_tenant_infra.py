@@ -1,0 +1,233 @@
+"""The tenant module's AWS layer, synthesised by CDKTF: per tier, as a module, and its root."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from tenantform.module_schema import INFRA_OUTPUTS, INFRA_VARIABLES, infra_inputs
+from tenantform.names import INFRA
+from tenantform.pins import PROVIDER_REQUIREMENTS
+from tenantform.platform_config import PlatformConfig
+from tenantform.roots import fingerprint, render_infra_root
+from tenantform.synthesis import AppConfig
+from tenantform.targets import LocalTarget, Settings
+from tenantform.tenant import Tenant
+from tenantform.tiers import Tier, profile
+
+cdktf = pytest.importorskip("cdktf")  # installed by the README's test command; import costs ~20 s once
+from cdktf import App, Testing  # noqa: E402
+from cdktf_cdktf_provider_aws.cognito_user import CognitoUser  # noqa: E402
+from cdktf_cdktf_provider_aws.cognito_user_pool import CognitoUserPool  # noqa: E402
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument  # noqa: E402
+from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable  # noqa: E402
+from cdktf_cdktf_provider_aws.dynamodb_table_item import DynamodbTableItem  # noqa: E402
+from cdktf_cdktf_provider_aws.iam_role import IamRole  # noqa: E402
+
+from modules.tenant_infra import POOLED_TABLE_ACTIONS  # noqa: E402
+from modules.tenant_module import TenantModuleStack  # noqa: E402
+from modules.tenant_stack import TenantStack  # noqa: E402
+
+PLATFORM = PlatformConfig()
+
+
+def tenant(tier: Tier, tenant_id: str = "acme") -> Tenant:
+    return Tenant(id=tenant_id, company_name="Acme Corp", admin_email=f"admin@{tenant_id}.example.com", tier=tier)
+
+
+def synth_tenant(t: Tenant, *, emulator: bool = False) -> str:
+    app = Testing.app()
+    stack = TenantStack(app, f"tenant-{t.id}", tenant=t, platform=PLATFORM,
+                        config=AppConfig(platform_config_path="platform.toml", emulator=emulator))
+    return Testing.synth(stack)
+
+
+def resources(synth: str, resource_type: str) -> dict:
+    return json.loads(synth)["resource"][resource_type]
+
+
+def data_sources(synth: str, data_type: str) -> dict:
+    return json.loads(synth)["data"][data_type]
+
+
+@pytest.fixture(scope="module", params=list(Tier), ids=lambda t: t.value)
+def tier_synth(request: pytest.FixtureRequest) -> tuple[Tier, str]:
+    return request.param, synth_tenant(tenant(request.param))
+
+
+def test_order_table_per_tier(tier_synth: tuple[Tier, str]) -> None:
+    tier, synth = tier_synth
+    settings = profile(tier)
+    assert Testing.to_have_resource_with_properties(synth, DynamodbTable.TF_RESOURCE_TYPE, {
+        "name": "Order-acme",
+        "billing_mode": "PAY_PER_REQUEST",
+        "server_side_encryption": {"enabled": True},
+        "point_in_time_recovery": {"enabled": settings.enable_point_in_time_recovery},
+        "deletion_protection_enabled": settings.enable_deletion_protection,
+    })
+    # negative: the other setting is not there
+    assert Testing.to_have_resource_with_properties(synth, DynamodbTable.TF_RESOURCE_TYPE, {
+        "point_in_time_recovery": {"enabled": not settings.enable_point_in_time_recovery},
+    }) is False
+
+
+def test_premium_and_platinum_are_protected_basic_is_not() -> None:
+    assert profile(Tier.PREMIUM).enable_deletion_protection and profile(Tier.PLATINUM).enable_point_in_time_recovery
+    assert not profile(Tier.BASIC).enable_deletion_protection and not profile(Tier.STANDARD).enable_point_in_time_recovery
+
+
+def test_admin_user_carries_tenant_and_tier(tier_synth: tuple[Tier, str]) -> None:
+    tier, synth = tier_synth
+    assert Testing.to_have_resource_with_properties(synth, CognitoUser.TF_RESOURCE_TYPE, {
+        "username": "admin-acme",
+        "desired_delivery_mediums": ["EMAIL"],
+        "attributes": {"email": "admin@acme.example.com", "email_verified": "true",
+                       "custom:tenant-id": "acme", "custom:tier": tier.value},
+    })
+    other = next(t for t in Tier if t is not tier)
+    assert Testing.to_have_resource_with_properties(synth, CognitoUser.TF_RESOURCE_TYPE, {
+        "attributes": {"custom:tier": other.value}}) is False
+
+
+def test_user_pool_declares_the_custom_attributes(tier_synth: tuple[Tier, str]) -> None:
+    _, synth = tier_synth
+    pool = next(iter(resources(synth, CognitoUserPool.TF_RESOURCE_TYPE).values()))
+    assert {s["name"] for s in pool["schema"]} == {"tenant-id", "tier"}
+    assert pool["admin_create_user_config"]["allow_admin_create_user_only"] is True
+
+
+def test_irsa_trust_admits_only_the_tenant_service_account(tier_synth: tuple[Tier, str]) -> None:
+    _, synth = tier_synth
+    trust = data_sources(synth, DataAwsIamPolicyDocument.TF_RESOURCE_TYPE)["irsa_trust"]
+    (statement,) = trust["statement"]
+    assert statement["actions"] == ["sts:AssumeRoleWithWebIdentity"]
+    assert statement["principals"] == [{"type": "Federated", "identifiers": [
+        infra_inputs(tenant(Tier.BASIC), PLATFORM, platform_refs=False)["oidc_provider_arn"]]}]
+    conditions = {c["variable"].split(":")[-1]: c for c in statement["condition"]}
+    assert conditions["sub"]["test"] == "StringEquals"
+    assert conditions["sub"]["values"] == ["system:serviceaccount:acme:acme-service-account"]
+    assert conditions["aud"]["values"] == ["sts.amazonaws.com"]
+    assert Testing.to_have_resource_with_properties(synth, IamRole.TF_RESOURCE_TYPE,
+                                                    {"name": "tenantform-acme-tenant"})
+
+
+def test_pooled_table_access_is_bound_to_the_leading_key_and_has_no_scan(tier_synth: tuple[Tier, str]) -> None:
+    _, synth = tier_synth
+    policy = data_sources(synth, DataAwsIamPolicyDocument.TF_RESOURCE_TYPE)["data_access"]
+    by_sid = {s["sid"]: s for s in policy["statement"]}
+    pooled = by_sid["PooledProductsOwnPartitionOnly"]
+    assert pooled["resources"] == ["arn:aws:dynamodb:us-east-1:123456789012:table/Product"]
+    assert "dynamodb:Scan" not in pooled["actions"]
+    assert not any(a.endswith("*") for a in pooled["actions"])
+    assert sorted(pooled["actions"]) == sorted(POOLED_TABLE_ACTIONS)
+    conditions = {(c["test"], c["variable"]): c["values"] for c in pooled["condition"]}
+    assert conditions[("ForAllValues:StringEquals", "dynamodb:LeadingKeys")] == ["acme"]
+    assert conditions[("Null", "dynamodb:LeadingKeys")] == ["false"]
+    own = by_sid["OwnOrderTable"]
+    assert own["resources"] == ["${aws_dynamodb_table.order_table.arn}"]
+    for statement in policy["statement"]:
+        assert all("*" not in resource for resource in statement["resources"])
+
+
+def test_catalogue_entry_is_owned_by_the_tenant(tier_synth: tuple[Tier, str]) -> None:
+    tier, synth = tier_synth
+    (item,) = resources(synth, DynamodbTableItem.TF_RESOURCE_TYPE).values()
+    assert item["table_name"] == PLATFORM.catalogue_table_name
+    assert item["hash_key"] == "tenant_id"
+    compact = item["item"].replace(" ", "")
+    assert compact.startswith("${jsonencode(")
+    assert '"tenant_id"={"S"="acme"}' in compact
+    assert f'"tier"={{"S"="{tier.value}"}}' in compact
+    assert '"user_pool_id"={"S"=aws_cognito_user_pool.user_pool.id}' in compact
+
+
+def test_emulator_flavour_only_ignores_cognito_attribute_drift() -> None:
+    real = resources(synth_tenant(tenant(Tier.BASIC)), CognitoUser.TF_RESOURCE_TYPE)["admin_user"]
+    emulated = resources(synth_tenant(tenant(Tier.BASIC), emulator=True), CognitoUser.TF_RESOURCE_TYPE)["admin_user"]
+    assert "lifecycle" not in real
+    assert emulated["lifecycle"] == {"ignore_changes": ["attributes"]}
+
+
+# -- the module ------------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def module_json() -> dict:
+    app = Testing.app()
+    stack = TenantModuleStack(app, "tenant-infra-module", layer=INFRA)
+    return json.loads(Testing.synth(stack))
+
+
+def test_module_declares_exactly_the_schema(module_json: dict) -> None:
+    assert set(module_json["variable"]) == set(INFRA_VARIABLES)
+    for name, spec in INFRA_VARIABLES.items():
+        assert module_json["variable"][name]["type"] == spec.type
+        assert module_json["variable"][name]["description"] == spec.description
+    assert set(module_json["output"]) == set(INFRA_OUTPUTS)
+
+
+def test_module_has_no_provider_and_no_backend(module_json: dict) -> None:
+    assert "provider" not in module_json
+    assert "backend" not in module_json["terraform"]
+    assert module_json["terraform"]["required_providers"] == {"aws": PROVIDER_REQUIREMENTS["aws"]}
+
+
+def test_module_takes_names_from_inputs(module_json: dict) -> None:
+    table = module_json["resource"][DynamodbTable.TF_RESOURCE_TYPE]["order_table"]
+    assert table["name"] == "${var.order_table_name}"
+    assert table["deletion_protection_enabled"] == "${var.enable_deletion_protection}"
+
+
+def test_module_snapshot(module_json: dict, snapshot) -> None:  # noqa: ANN001
+    # The snapshot is the module's contract: read and explain every change (README, "Snapshots").
+    stable = {key: value for key, value in module_json.items() if key != "//"}  # CDKTF's metadata
+    assert stable == snapshot
+
+
+# -- a tenant root -----------------------------------------------------------------------------------
+def local_target(tmp_path: Path) -> LocalTarget:
+    return LocalTarget(Settings(project_dir=tmp_path), PLATFORM)
+
+
+def test_root_calls_the_module_with_every_variable(tmp_path: Path) -> None:
+    doc = render_infra_root(tenant(Tier.PREMIUM), target=local_target(tmp_path), platform=PLATFORM,
+                            version="1.0.0-abc", out_dir=tmp_path / "cdktf.out")
+    call = doc["module"]["tenant"]
+    assert call["source"] == "../../modules/1.0.0-abc/infra"
+    assert set(call) - {"source"} == set(INFRA_VARIABLES)
+    backend = doc["terraform"]["backend"]["s3"]
+    assert backend["key"] == "tenants/acme/infra.tfstate"
+    assert backend["use_lockfile"] is True and backend["encrypt"] is True
+    assert doc["terraform"]["required_providers"]["aws"]["source"] == "hashicorp/aws"
+    assert call["oidc_provider_arn"] == "${data.terraform_remote_state.platform.outputs.oidc_provider_arn}"
+    assert doc["data"]["terraform_remote_state"]["platform"]["config"]["key"] == "platform/aws.tfstate"
+
+
+def test_root_escapes_template_sequences_in_tenant_data(tmp_path: Path) -> None:
+    hostile = Tenant(id="acme", company_name="Acme ${file(\"/etc/passwd\")} %{if true}x%{endif}",
+                     admin_email="admin@acme.example.com", tier=Tier.BASIC)
+    doc = render_infra_root(hostile, target=local_target(tmp_path), platform=PLATFORM, version="v",
+                            out_dir=tmp_path / "out")
+    assert doc["module"]["tenant"]["company_name"] == 'Acme $${file("/etc/passwd")} %%{if true}x%%{endif}'
+
+
+def test_root_has_no_endpoint_or_credentials(tmp_path: Path) -> None:
+    text = json.dumps(render_infra_root(tenant(Tier.BASIC), target=local_target(tmp_path), platform=PLATFORM,
+                                        version="v", out_dir=tmp_path / "out"))
+    for needle in ("127.0.0.1", "access_key", "secret_key", "AKIA", "token", "endpoint"):
+        assert needle not in text
+
+
+def test_root_fingerprint_follows_inputs(tmp_path: Path) -> None:
+    target = local_target(tmp_path)
+    basic = render_infra_root(tenant(Tier.BASIC), target=target, platform=PLATFORM, version="v", out_dir=tmp_path)
+    premium = render_infra_root(tenant(Tier.PREMIUM), target=target, platform=PLATFORM, version="v", out_dir=tmp_path)
+    assert fingerprint(basic, "v") == fingerprint(basic, "v")
+    assert fingerprint(basic, "v") != fingerprint(premium, "v")
+    assert fingerprint(basic, "v") != fingerprint(basic, "w")
+
+
+def test_root_snapshot(tmp_path: Path, snapshot) -> None:  # noqa: ANN001
+    doc = render_infra_root(tenant(Tier.PLATINUM), target=local_target(tmp_path), platform=PLATFORM,
+                            version="1.0.0-snapshot", out_dir=tmp_path / "cdktf.out")
+    assert doc == snapshot
