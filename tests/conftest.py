@@ -61,8 +61,10 @@ class Cli:
         env.pop("INVOKE_TENANTFORM_TARGET", None)
         return env
 
-    def run(self, *args: str, check: bool = True, timeout: float = 900) -> subprocess.CompletedProcess[str]:
-        proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.project_dir, env=self.env(),
+    def run(self, *args: str, check: bool = True, timeout: float = 900,
+            env_overrides: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+        proc = subprocess.run([sys.executable, "-m", "invoke", *args], cwd=self.project_dir,
+                              env={**self.env(), **(env_overrides or {})},
                               capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=timeout)
         if check and proc.returncode != 0:
             raise AssertionError(f"invoke {' '.join(args)} exited {proc.returncode}\n"
