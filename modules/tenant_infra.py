@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any, Mapping, TypeVar
 
-from cdktf import Fn, TerraformElement, TerraformResourceLifecycle
+from cdktf import Fn, TerraformElement, TerraformResourceLifecycle, Token
+from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
+from cdktf_cdktf_provider_aws.api_gateway_usage_plan_key import ApiGatewayUsagePlanKey
 from cdktf_cdktf_provider_aws.cognito_user import CognitoUser
 from cdktf_cdktf_provider_aws.cognito_user_pool import (
     CognitoUserPool,
@@ -36,6 +38,7 @@ from cdktf_cdktf_provider_aws.dynamodb_table import (
 from cdktf_cdktf_provider_aws.dynamodb_table_item import DynamodbTableItem
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
 from constructs import Construct
 
 # Item-level actions a tenant may run on the pooled Product table. Every one of them carries
@@ -202,6 +205,35 @@ class TenantInfra(Construct):
             policy=data_access.json,
         ))
 
+        # API access: the tenant's own key in its tier's usage plan (throttling per tier).
+        self.api_key = named(ApiGatewayApiKey(
+            self, "api_key",
+            name=inputs["api_key_name"],
+            description="API key of one tenant; its usage plan sets the tier's rate and burst limits",
+            enabled=True,
+            tags=tags,
+        ))
+        self.usage_plan_key = named(ApiGatewayUsagePlanKey(
+            self, "usage_plan_key",
+            key_id=self.api_key.id,
+            key_type="API_KEY",
+            usage_plan_id=inputs["usage_plan_id"],
+        ))
+
+        # `<tenant>.app.<domain>`, when the platform has a custom domain.
+        self.alias_record = named(Route53Record(
+            self, "app_alias",
+            count=when(inputs["enable_custom_domain"], 1, 0),
+            zone_id=inputs["hosted_zone_id"],
+            name=inputs["tenant_host"],
+            type="A",
+            alias=Route53RecordAlias(name=inputs["app_distribution_domain_name"],
+                                     zone_id=inputs["app_distribution_hosted_zone_id"],
+                                     evaluate_target_health=False),
+        ))
+
+        self.tenant_url = when(inputs["enable_custom_domain"], f"https://{inputs['tenant_host']}/", "")
+
         self.catalogue_entry = named(DynamodbTableItem(
             self, "catalogue_entry",
             table_name=inputs["catalogue_table_name"],
@@ -225,10 +257,20 @@ class TenantInfra(Construct):
             "user_pool_id": self.user_pool.id,
             "user_pool_client_id": self.app_client.id,
             "user_pool_domain": self.domain.domain,
+            "api_key_id": self.api_key.id,
+            "tenant_url": self.tenant_url,
         }
 
 
 E = TypeVar("E", bound=TerraformElement)
+
+
+def when(condition: Any, then: Any, otherwise: Any) -> Any:
+    """`then` or `otherwise`: decided now for a literal, by Terraform for a variable."""
+    if isinstance(condition, bool):
+        return then if condition else otherwise
+    value = Fn.conditional(condition, then, otherwise)
+    return Token.as_number(value) if isinstance(then, int) else value
 
 
 def named(element: E) -> E:

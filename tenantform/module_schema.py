@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tenantform.contract import remote_state_ref
+from tenantform.contract import remote_state_ref, usage_plan_ref
 from tenantform.names import APPS, INFRA, tenant_names
 from tenantform.platform_config import PlatformConfig
 from tenantform.tenant import Tenant
@@ -44,6 +44,13 @@ INFRA_VARIABLES: dict[str, Variable] = {
     "oidc_provider_url": Variable("string", "Platform contract: the OIDC issuer without https://."),
     "product_table_arn": Variable("string", "Platform contract: the pooled Product table ARN."),
     "catalogue_table_name": Variable("string", "Platform contract: the tenant catalogue table."),
+    "api_key_name": Variable("string", "Name of the tenant's API Gateway API key."),
+    "usage_plan_id": Variable("string", "Platform contract: the usage plan of the tenant's tier."),
+    "enable_custom_domain": Variable("bool", "Whether the platform has a custom domain (adds the alias record)."),
+    "tenant_host": Variable("string", "The tenant's host, <id>.app.<domain> (empty without a domain)."),
+    "hosted_zone_id": Variable("string", "Platform contract: the domain's hosted zone (empty without one)."),
+    "app_distribution_domain_name": Variable("string", "Platform contract: the app distribution's domain."),
+    "app_distribution_hosted_zone_id": Variable("string", "Platform contract: the app distribution's zone."),
     "tags": Variable("map(string)", "Tags for every resource of the tenant."),
 }
 
@@ -54,6 +61,8 @@ INFRA_OUTPUTS: dict[str, str] = {
     "user_pool_id": "Id of the tenant's Cognito user pool.",
     "user_pool_client_id": "Id of the tenant's Cognito app client.",
     "user_pool_domain": "Cognito hosted-UI domain prefix.",
+    "api_key_id": "Id of the tenant's API key (its value stays in API Gateway).",
+    "tenant_url": "The tenant's app URL (custom domain) or empty.",
 }
 
 APPS_VARIABLES: dict[str, Variable] = {
@@ -130,12 +139,21 @@ def infra_inputs(tenant: Tenant, platform: PlatformConfig, *, platform_refs: boo
         "enable_deletion_protection": (tier.enable_deletion_protection if deletion_protection is None
                                        else deletion_protection),
         "tags": {**platform.tags, "tenant": tenant.id, "tier": tenant.tier.value},
+        "api_key_name": names.api_key,
+        "enable_custom_domain": bool(platform.domain),
+        "tenant_host": names.host(platform.domain) if platform.domain else "",
     }
-    platform_keys = ("oidc_provider_arn", "oidc_provider_url", "product_table_arn", "catalogue_table_name")
+    platform_keys = ("oidc_provider_arn", "oidc_provider_url", "product_table_arn", "catalogue_table_name",
+                     "hosted_zone_id", "app_distribution_domain_name", "app_distribution_hosted_zone_id")
     if platform_refs:
         values.update({key: remote_state_ref(key) for key in platform_keys})
+        values["usage_plan_id"] = usage_plan_ref(tenant.tier.value)
     else:
         values.update({
+            "usage_plan_id": f"plan-{tenant.tier.value}",
+            "hosted_zone_id": "Z0EXAMPLE" if platform.domain else "",
+            "app_distribution_domain_name": "d111111abcdef8.cloudfront.net",
+            "app_distribution_hosted_zone_id": "Z2FDTNDATAQYW2",
             "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
             "oidc_provider_url": "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
             "product_table_arn": f"arn:aws:dynamodb:{platform.region}:123456789012:table/{platform.product_table_name}",

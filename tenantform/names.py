@@ -27,6 +27,7 @@ class TenantNames:
     user_pool_domain: str
     app_client: str
     admin_username: str
+    api_key: str
 
     def workspace(self, layer: str) -> str:
         """Workspace name of one layer: `tenant-<id>-infra` or `tenant-<id>-apps`."""
@@ -54,6 +55,7 @@ def tenant_names(tenant_id: str, *, platform_name: str) -> TenantNames:
         user_pool_domain=f"{platform_name}-{tenant_id}",
         app_client=f"{tenant_id}-app",
         admin_username=f"admin-{tenant_id}",
+        api_key=f"{platform_name}-{tenant_id}",
     )
 
 

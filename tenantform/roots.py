@@ -80,8 +80,7 @@ def render_apps_root(tenant: Tenant, *, target: Any, platform: PlatformConfig, v
     workspace = names.workspace(APPS)
     infra_state = "infra"
     irsa_role_arn = Ref(f"${{data.terraform_remote_state.{infra_state}.outputs.irsa_role_arn}}")
-    registry = Ref("${dirname(data.terraform_remote_state.platform.outputs.product_repository_url)}") \
-        if "product_repository_url" in _contract_names() else f"{platform.name}"
+    registry = remote_state_ref("image_registry")  # <account>.dkr.ecr.<region>.amazonaws.com/<platform>
     inputs = apps_inputs(tenant, platform, irsa_role_arn=irsa_role_arn, image_registry=registry)
     if kubeconfig:
         kubernetes = {"config_path": kubeconfig, **({"config_context": kube_context} if kube_context else {})}
@@ -106,12 +105,6 @@ def render_apps_root(tenant: Tenant, *, target: Any, platform: PlatformConfig, v
         "module": {MODULE_NAME: {"source": _module_source(out_dir, workspace, version, APPS), **escape(inputs)}},
         "output": _outputs(APPS_OUTPUTS),
     }
-
-
-def _contract_names() -> tuple[str, ...]:
-    from tenantform.contract import platform_output_names
-
-    return platform_output_names()
 
 
 def dumps(doc: dict[str, Any]) -> str:

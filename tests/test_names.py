@@ -20,6 +20,7 @@ LIMITS = {
     "user_pool_domain": 63,     # Cognito domain prefix
     "app_client": 128,          # Cognito app client name
     "admin_username": 128,      # Cognito user name
+    "api_key": 1024,            # API Gateway API key name
 }
 
 

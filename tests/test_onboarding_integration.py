@@ -67,6 +67,16 @@ def test_onboard_is_idempotent_and_offboard_removes_everything(local_project) ->
     item = ddb.get_item(TableName="TenantCatalogue", Key={"tenant_id": {"S": "acme"}})["Item"]
     assert item["user_pool_id"]["S"] == pool_id and item["tier"]["S"] == "premium"
 
+    # the tenant's API key is in its tier's usage plan (the platform's per-tier throttling)
+    apigw = project.target.client("apigateway")
+    (key,) = [k for k in apigw.get_api_keys()["items"] if k["name"] == "tenantform-acme"]
+    plans = {p["name"]: p for p in apigw.get_usage_plans()["items"]}
+    premium = next(p for name, p in plans.items() if name.endswith("premium"))
+    assert key["id"] in [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=premium["id"])["items"]]
+    for name, plan in plans.items():
+        if plan is not premium:
+            assert key["id"] not in [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"]]
+
     # state lives in its own key, and no lock is left behind
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="tenants/acme/").get("Contents", [])]
     assert keys == ["tenants/acme/infra.tfstate"]
@@ -94,6 +104,7 @@ def test_onboard_is_idempotent_and_offboard_removes_everything(local_project) ->
     with pytest.raises(iam.exceptions.NoSuchEntityException):
         iam.get_role(RoleName="tenantform-acme-tenant")
     assert "Item" not in ddb.get_item(TableName="TenantCatalogue", Key={"tenant_id": {"S": "acme"}})
+    assert not [k for k in apigw.get_api_keys()["items"] if k["name"] == "tenantform-acme"]
     versions = s3.list_object_versions(Bucket=bucket, Prefix="tenants/acme/")
     assert not versions.get("Versions") and not versions.get("DeleteMarkers")
     assert not (cli.project_dir / "tenants" / "acme.toml").exists()

@@ -19,7 +19,11 @@ from tenantform.tiers import Tier, profile
 
 cdktf = pytest.importorskip("cdktf")  # installed by the README's test command; import costs ~20 s once
 from cdktf import App, Testing  # noqa: E402
+from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey  # noqa: E402
+from cdktf_cdktf_provider_aws.api_gateway_usage_plan_key import ApiGatewayUsagePlanKey  # noqa: E402
 from cdktf_cdktf_provider_aws.cognito_user import CognitoUser  # noqa: E402
+from cdktf_cdktf_provider_aws.cognito_user_pool_client import CognitoUserPoolClient  # noqa: E402
+from cdktf_cdktf_provider_aws.route53_record import Route53Record  # noqa: E402
 from cdktf_cdktf_provider_aws.cognito_user_pool import CognitoUserPool  # noqa: E402
 from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import DataAwsIamPolicyDocument  # noqa: E402
 from cdktf_cdktf_provider_aws.dynamodb_table import DynamodbTable  # noqa: E402
@@ -141,6 +145,38 @@ def test_catalogue_entry_is_owned_by_the_tenant(tier_synth: tuple[Tier, str]) ->
     assert '"tenant_id"={"S"="acme"}' in compact
     assert f'"tier"={{"S"="{tier.value}"}}' in compact
     assert '"user_pool_id"={"S"=aws_cognito_user_pool.user_pool.id}' in compact
+
+
+def test_api_key_joins_its_tiers_usage_plan(tier_synth: tuple[Tier, str]) -> None:
+    tier, synth = tier_synth
+    assert Testing.to_have_resource_with_properties(synth, ApiGatewayUsagePlanKey.TF_RESOURCE_TYPE, {
+        "key_type": "API_KEY", "usage_plan_id": f"plan-{tier.value}"})
+    other = next(t for t in Tier if t is not tier)
+    assert Testing.to_have_resource_with_properties(synth, ApiGatewayUsagePlanKey.TF_RESOURCE_TYPE, {
+        "usage_plan_id": f"plan-{other.value}"}) is False
+    assert Testing.to_have_resource_with_properties(synth, ApiGatewayApiKey.TF_RESOURCE_TYPE,
+                                                    {"name": "tenantform-acme", "enabled": True})
+
+
+def test_without_a_domain_no_alias_record_and_local_callbacks(tier_synth: tuple[Tier, str]) -> None:
+    _, synth = tier_synth
+    assert Testing.to_have_resource_with_properties(synth, Route53Record.TF_RESOURCE_TYPE, {"count": 0})
+    client = next(iter(resources(synth, CognitoUserPoolClient.TF_RESOURCE_TYPE).values()))
+    assert client["callback_urls"] == ["http://localhost:4200/"]
+
+
+def test_with_a_domain_the_tenant_gets_its_host_and_callbacks() -> None:
+    platform = PlatformConfig(domain="saas.example.com")
+    app = Testing.app()
+    stack = TenantStack(app, "tenant-acme", tenant=tenant(Tier.BASIC), platform=platform,
+                        config=AppConfig(platform_config_path="platform.toml"))
+    synth = Testing.synth(stack)
+    assert Testing.to_have_resource_with_properties(synth, Route53Record.TF_RESOURCE_TYPE, {
+        "count": 1, "name": "acme.app.saas.example.com", "type": "A", "zone_id": "Z0EXAMPLE",
+        "alias": {"name": "d111111abcdef8.cloudfront.net", "zone_id": "Z2FDTNDATAQYW2",
+                  "evaluate_target_health": False}})
+    client = next(iter(resources(synth, CognitoUserPoolClient.TF_RESOURCE_TYPE).values()))
+    assert client["callback_urls"] == ["https://acme.app.saas.example.com/"]
 
 
 def test_emulator_flavour_only_ignores_cognito_attribute_drift() -> None:
