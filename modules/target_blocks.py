@@ -16,7 +16,9 @@ from tenantform.pins import PROVIDER_REQUIREMENTS
 
 def apply_backend(stack: TerraformStack, entries: dict[str, Any], *, providers: tuple[str, ...]) -> None:
     """`entries` holds `backend` ({type: config}), or `cloud`, and `required_version`."""
-    if "backend" in entries or "cloud" in entries:
+    if "cloud" in entries:
+        stack.add_override("terraform.backend", None)  # no backend block at all beside `cloud`
+    elif "backend" in entries:
         stack.add_override("terraform.backend.local", None)  # CDKTF's default
     for kind, settings in entries.get("backend", {}).items():
         stack.add_override(f"terraform.backend.{kind}", settings)
