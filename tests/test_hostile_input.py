@@ -1,0 +1,247 @@
+"""Hostile and broken input: tenant files and command-line words.
+
+Every example is either valid, and then every name derived from it passes its service's rules
+and its data reaches Terraform as a literal, or it is refused with a message naming the field,
+and nothing is written (no tenant file, no synthesised output, no emulator started).
+The bulk runs through the library (hypothesis); a handful of real CLI runs check the wiring.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+import tomli_w
+from hypothesis import HealthCheck, given, settings, strategies as st
+from invoke.exceptions import Exit
+
+from tasks._cli import keyword_words
+from tenantform import workflows
+from tenantform.names import APPS, INFRA, tenant_names
+from tenantform.platform_config import PlatformConfig
+from tenantform.project import Project
+from tenantform.roots import render_infra_root
+from tenantform.targets import Settings
+from tenantform.tenant import TENANT_FIELDS, InvalidInput, Tenant, parse_tenant, validate_tenant_id
+from tenantform.tiers import Tier
+
+PLATFORM = PlatformConfig()
+HOSTILE = [
+    "../x", "..", "/etc/passwd", "acme/../../etc", "acme;rm -rf /", "$(touch pwned)", "`touch pwned`",
+    "acme && touch pwned", "acme|id", "acme\nid", "acme\r\n", "acme\x00", "acme\u200b", "\u0430cme",  # Cyrillic a
+    "\uff41\uff43\uff4d\uff45", "ACME", "acme-", "-acme", "a" * 33, "a" * 100_000, "${file(\"/etc/passwd\")}",
+    "%{if true}x%{endif}", "tenant=acme", "kube-system", "default", "aws-corp", "", " ", "acme ", "\t",
+    "acme\u202egnp.exe", "ǅ", "0acme", "acme.corp", "acme_corp", "=", "tier=", "email=a@b", "'; DROP TABLE x;--",
+]
+hostile = st.sampled_from(HOSTILE)
+text = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
+anything = st.one_of(hostile, text, st.integers(), st.booleans(), st.lists(st.text(max_size=5), max_size=3),
+                     st.sampled_from([t.value for t in Tier]), st.just("admin@acme.example.com"))
+
+# Service rules for each derived name (AWS and Kubernetes API documentation).
+DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
+DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+NAME_RULES = {
+    "namespace": DNS_LABEL,
+    "service_account": DNS_SUBDOMAIN,
+    "order_table": re.compile(r"^[A-Za-z0-9_.-]{3,255}$"),
+    "irsa_role": re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII),
+    "user_pool": re.compile(r"^[\w\s+=,.@-]{1,128}$", re.ASCII),
+    "user_pool_domain": DNS_LABEL,
+    "app_client": re.compile(r"^[\w\s+=,.@-]{1,128}$", re.ASCII),
+    "admin_username": re.compile(r"^[\w+=,.@-]{1,128}$", re.ASCII),
+}
+
+
+def hcl_literal(value: str) -> str:
+    """What Terraform makes of a string in JSON syntax: `$${`/`%%{` are literal `${`/`%{`; a bare
+    `${` or `%{` would start a template (evaluated: the injection we must never allow)."""
+    out, i = [], 0
+    while i < len(value):
+        if value.startswith(("$${", "%%{"), i):
+            out.append(value[i + 1:i + 3])
+            i += 3
+        elif value.startswith(("${", "%{"), i):
+            raise AssertionError(f"live template sequence at {i} in {value!r}")
+        else:
+            out.append(value[i])
+            i += 1
+    return "".join(out)
+
+
+def assert_renders_safely(tenant: Tenant, tmp: Path) -> None:
+    names = tenant_names(tenant.id, platform_name=PLATFORM.name)
+    for field, rule in NAME_RULES.items():
+        assert rule.match(getattr(names, field)), (field, getattr(names, field))
+    for layer in (INFRA, APPS):
+        key = names.state_key(layer)
+        assert key.startswith(f"tenants/{tenant.id}/") and ".." not in key and "//" not in key
+    from tenantform.targets import LocalTarget
+
+    doc = render_infra_root(tenant, target=LocalTarget(Settings(project_dir=tmp), PLATFORM), platform=PLATFORM,
+                            version="v", out_dir=tmp / "cdktf.out")
+    call = doc["module"]["tenant"]
+    for key in ("company_name", "admin_email", "tenant_id", "namespace", "order_table_name"):
+        assert hcl_literal(call[key]) == {"company_name": tenant.company_name, "admin_email": tenant.admin_email,
+                                          "tenant_id": tenant.id, "namespace": names.namespace,
+                                          "order_table_name": names.order_table}[key]
+    json.dumps(doc)  # serialisable as Terraform JSON
+
+
+def assert_clear_refusal(exc: InvalidInput, *, fields: tuple[str, ...]) -> None:
+    assert exc.field in fields, exc.field
+    assert f"field '{exc.field}'" in str(exc) and "allowed:" in str(exc)
+
+
+@pytest.fixture(scope="module")
+def workdir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("hostile")
+
+
+# -- tenant files ------------------------------------------------------------------------------------
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(values=st.one_of(
+    st.fixed_dictionaries({}, optional={name: anything for name in (*TENANT_FIELDS, "extra", "id ")}),
+    st.fixed_dictionaries({  # mostly valid: exercises the rendering of accepted tenants
+        "id": st.one_of(st.from_regex(r"[a-z]([-a-z0-9]{0,30}[a-z0-9])?", fullmatch=True), hostile),
+        "company_name": st.one_of(text, hostile), "tier": st.sampled_from([t.value for t in Tier]),
+        "admin_email": st.one_of(st.emails(), hostile)})))
+def test_a_tenant_file_is_valid_and_safe_or_refused_naming_the_field(workdir: Path, values: dict[str, Any]) -> None:
+    source = str(workdir / "tenants" / "x.toml")
+    try:
+        document = tomli_w.dumps(values)
+    except (TypeError, ValueError):
+        return  # not representable as TOML: cannot be a tenant file
+    try:
+        tenant = parse_tenant(document, source=source)
+    except InvalidInput as exc:
+        assert_clear_refusal(exc, fields=(*TENANT_FIELDS, "extra", "id ", "(file)"))
+        assert exc.source == source and source in str(exc)
+        return
+    assert validate_tenant_id(tenant.id) == tenant.id
+    assert_renders_safely(tenant, workdir)
+    VALID_SEEN.append(tenant.id)
+
+
+VALID_SEEN: list[str] = []
+
+
+def test_the_file_property_saw_valid_tenants() -> None:
+    """Runs after the property above (file order): it must have rendered accepted tenants too."""
+    assert len(VALID_SEEN) >= 20, len(VALID_SEEN)
+
+
+@settings(max_examples=200, deadline=None)
+@given(document=st.one_of(text, st.sampled_from(['id = "a"\nid = "b"', 'id = """', "[[x]]", "\x00", "id=1e9999"])))
+def test_a_broken_tenant_file_is_refused_as_a_file_error(workdir: Path, document: str) -> None:
+    try:
+        parse_tenant(document, source="tenants/x.toml")
+    except InvalidInput as exc:
+        assert "tenants/x.toml" in str(exc) and f"field '{exc.field}'" in str(exc)
+
+
+@settings(max_examples=300, deadline=None)
+@given(name=st.one_of(text, hostile, st.builds(lambda a, b: f"{a}${{{b}}}%{{{b}}}$${{{a}}}", text, text)))
+def test_company_names_reach_terraform_as_literals(workdir: Path, name: str) -> None:
+    try:
+        tenant = Tenant.create(id="acme", company_name=name, admin_email="a@acme.example.com", tier="basic")
+    except InvalidInput as exc:
+        assert_clear_refusal(exc, fields=("company_name",))
+        return
+    assert_renders_safely(tenant, workdir)
+
+
+# -- command-line words --------------------------------------------------------------------------------
+WORD_KEYS = ("tenant", "tier", "email", "name", "target")
+
+
+@settings(max_examples=400, deadline=None)
+@given(given_=st.fixed_dictionaries({key: st.one_of(st.none(), hostile, text,
+                                                    st.builds(lambda k, v: f"{k}={v}", st.sampled_from(WORD_KEYS),
+                                                              st.one_of(hostile, text)))
+                                     for key in WORD_KEYS}))
+def test_keyword_words_only_moves_words_or_refuses_duplicates(given_: dict[str, Any]) -> None:
+    try:
+        result = keyword_words(given_)
+    except Exit as exc:
+        assert exc.code == 2 and "given twice" in str(exc.message)
+        return
+    assert set(result) == set(given_)
+    for key, value in result.items():  # every value came from some word, unchanged or after its `key=`
+        assert value is None or any(value == word or word.endswith("=" + value) or word.endswith(value)
+                                    for word in given_.values() if isinstance(word, str)), (key, value)
+
+
+@pytest.fixture(scope="module")
+def empty_project(workdir: Path) -> Project:
+    return Project(Settings(project_dir=workdir / "project"))
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(tenant=st.one_of(hostile, text), tier=st.one_of(st.none(), hostile, st.sampled_from([t.value for t in Tier])),
+       email=st.one_of(st.none(), hostile, text), name=st.one_of(st.none(), hostile, text))
+def test_arguments_resolve_to_a_safe_tenant_or_are_refused_writing_nothing(empty_project: Project, tenant: str,
+                                                                           tier: Any, email: Any, name: Any) -> None:
+    root = empty_project.settings.project_dir
+    try:
+        resolved, is_new = workflows.resolve_tenant(empty_project, tenant_id=tenant, tier=tier, email=email, name=name)
+    except InvalidInput as exc:
+        assert_clear_refusal(exc, fields=("id", "tier", "admin_email", "company_name"))
+    else:
+        assert is_new and resolved.id == tenant
+        assert_renders_safely(resolved, root.parent)
+    assert not (root / "tenants").exists() and not (root / "cdktf.out").exists() and not (root / ".tenantform").exists()
+
+
+# -- real command lines (no emulator needed: validation comes first) ---------------------------------
+def _untouched(project_dir: Path, *, tenant_files: set[str] = frozenset()) -> None:
+    assert {p.name for p in (project_dir / "tenants").iterdir()} == set(tenant_files)
+    assert not (project_dir / "cdktf.out").exists(), "something was synthesised"
+    assert not (project_dir / ".tenantform" / "local").exists(), "the emulator was started"
+    assert not (project_dir / "pwned").exists(), "a shell ran an argument"
+
+
+@pytest.mark.parametrize("args, field, shown", [
+    (("tenant=../x",), "id", "'../x'"),
+    (("tenant=acme;touch pwned",), "id", "acme;touch pwned"),
+    (("tenant=$(touch pwned)",), "id", "$(touch pwned)"),
+    (("tenant=\u0430cme",), "id", "not a DNS-1123 label"),
+    (("tenant=" + "a" * 100_000,), "id", "100000 characters"),
+    (("tenant=acme\nx",), "id", "not a DNS-1123 label"),
+    (("tenant=kube-system",), "id", "reserved"),
+    (("tenant=acme", "tier=gold"), "tier", "'gold'"),
+    (("tenant=acme", "email=a@b.example;touch pwned"), "admin_email", "not an email address"),
+    (("tenant=acme", "name=Evil\nName"), "company_name", "control"),
+], ids=["traversal", "semicolon", "subshell", "cyrillic", "huge", "newline", "reserved", "tier", "email", "name"])
+def test_cli_refuses_hostile_arguments_and_writes_nothing(fresh_project, args: tuple[str, ...], field: str,
+                                                          shown: str) -> None:
+    proc = fresh_project.run("onboard", *args, check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0
+    assert f"field '{field}'" in output and shown in output, output[-2000:]
+    assert "Traceback" not in output
+    _untouched(fresh_project.project_dir)
+
+
+def test_cli_refuses_a_hostile_tenant_file_naming_it(fresh_project) -> None:
+    bad = fresh_project.project_dir / "tenants" / "evil.toml"
+    bad.write_text('id = "evil"\ncompany_name = "x"\nadmin_email = "a@b.example.com"\ntier = "basic"\n'
+                   'command = "$(touch pwned)"\n', encoding="utf-8")
+    proc = fresh_project.run("synth", check=False)
+    output = proc.stdout + proc.stderr
+    assert proc.returncode != 0 and str(bad) in output and "field 'command'" in output, output[-2000:]
+    _untouched(fresh_project.project_dir, tenant_files={"evil.toml"})
+
+
+# -- end to end: template syntax in a company name stays data ---------------------------------------
+@pytest.mark.integration
+def test_template_syntax_in_a_company_name_is_stored_verbatim(local_project) -> None:
+    name = 'Evil ${file("/etc/passwd")} %{if true}x%{endif} $${x} Inc.'
+    local_project.run("onboard", "tenant=hostile-name", f"name={name}")
+    project = local_project.project()
+    item = project.target.client("dynamodb").get_item(
+        TableName=project.platform.catalogue_table_name, Key={"tenant_id": {"S": "hostile-name"}})["Item"]
+    assert item["company_name"]["S"] == name
