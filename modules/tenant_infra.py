@@ -80,8 +80,13 @@ class TenantInfra(Construct):
             tags=tags,
         ))
 
+        # moto answers TagResource with 500 (Cognito) and 404 (API keys): a tier change, which
+        # moves the `tier` tag, would fail there. Only the emulator build ignores tag changes.
+        emulator_tags = TerraformResourceLifecycle(ignore_changes=["tags"]) if ignore_emulator_drift else None
+
         self.user_pool = named(CognitoUserPool(
             self, "user_pool",
+            lifecycle=emulator_tags,
             name=inputs["user_pool_name"],
             auto_verified_attributes=["email"],
             mfa_configuration="OPTIONAL",
@@ -212,6 +217,7 @@ class TenantInfra(Construct):
             description="API key of one tenant; its usage plan sets the tier's rate and burst limits",
             enabled=True,
             tags=tags,
+            lifecycle=emulator_tags,
         ))
         self.usage_plan_key = named(ApiGatewayUsagePlanKey(
             self, "usage_plan_key",

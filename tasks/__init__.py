@@ -112,12 +112,25 @@ def synth(c: Context, target=None):  # noqa: ANN001
                   f"{result['seconds']:.1f} s in all. Output: {proj.settings.out_dir}")
 
 
+@task(help={"target": "aws (creates the bucket in the account) or local (in the emulator)"})
+def bootstrap(c: Context, target=None):  # noqa: ANN001
+    """Create the state bucket (versioned, KMS-encrypted, private, TLS-only) or re-apply its protections."""
+    proj = project(c, target=target)
+    created = run(lambda: workflows.bootstrap(proj))
+    console.print(f"state bucket {proj.settings.state_bucket}: {'created' if created else 'exists'}; "
+                  "versioning, encryption and public access block applied"
+                  + ("" if proj.settings.target.value == "local" else ", TLS-only policy applied"))
+
+
 REQUIRED_POSITIONAL.update({"onboard": (), "update": (), "offboard": ()})
 
-ns = Collection(onboard, update, offboard, tenants, synth)
+ns = Collection(onboard, update, offboard, tenants, synth, bootstrap)
 
-from tasks import local_tasks, platform_tasks  # noqa: E402
+from tasks import check_tasks, fleet_tasks, local_tasks, platform_tasks, tfc_tasks  # noqa: E402
 
 ns.add_collection(Collection.from_module(local_tasks, name="local"))
 ns.add_collection(Collection.from_module(platform_tasks, name="platform"))
+ns.add_collection(Collection.from_module(fleet_tasks, name="fleet"))
+ns.add_collection(Collection.from_module(tfc_tasks, name="tfc"))
+ns.add_task(check_tasks.check)
 ns.configure({"tenantform": {"target": "local"}})

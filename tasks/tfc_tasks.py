@@ -6,9 +6,7 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 
 from tasks._cli import console, run, settings
-from tenantform import tfc
 from tenantform.errors import TenantformError
-from tenantform.tfc_target import SETTINGS_SOURCE
 
 _MARKS = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]",
           "skip": "[dim]skip[/dim]"}
@@ -17,6 +15,9 @@ _MARKS = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "fail": 
 @task
 def doctor(c: Context):  # noqa: ANN201
     """Check the tfc target: settings, token, organization, project, permissions, variable sets."""
+    from tenantform import tfc  # pytfe costs ~1 s to import: only for tfc commands
+    from tenantform.tfc_target import SETTINGS_SOURCE
+
     try:
         config = tfc.tfc_settings_from_mapping(settings(c).tfc or {}, source=SETTINGS_SOURCE)
     except TenantformError as exc:

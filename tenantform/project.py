@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import shutil
 from dataclasses import asdict
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import Callable
 
 from tenantform.module_version import module_dir, module_version
 from tenantform.names import APPS, INFRA, PLATFORM_K8S_STATE_KEY, PLATFORM_K8S_WORKSPACE, PLATFORM_STATE_KEY, PLATFORM_WORKSPACE
+from tenantform.names import workspace_name
 from tenantform.platform_config import PlatformConfig, load_platform_config
 from tenantform.records import Records
 from tenantform.roots import render_apps_root, render_infra_root, workspace_dir
@@ -39,6 +41,7 @@ class Project:
         self.target: Target = make_target(settings, self.platform)
         self.registry = TenantRegistry(settings.tenants_dir)
         self.records = Records(settings.work_dir)
+        self._module_interfaces: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
 
     # -- versions and synthesis -------------------------------------------------------------------
     @property
@@ -79,7 +82,7 @@ class Project:
             for layer in (INFRA, APPS):
                 target = module_dir(self.settings.out_dir, version, layer)
                 target.mkdir(parents=True, exist_ok=True)
-                tmp = target / "cdk.tf.json.tmp"
+                tmp = target / f"cdk.tf.json.{os.getpid()}.tmp"  # concurrent synths of one version
                 shutil.copyfile(result.stack_dir(module_stack_id(layer)) / "cdk.tf.json", tmp)
                 tmp.replace(target / "cdk.tf.json")
         finally:
@@ -114,7 +117,7 @@ class Project:
             for ws in stale:
                 target = self.workspace_dir(ws)
                 target.mkdir(parents=True, exist_ok=True)
-                tmp = target / "cdk.tf.json.tmp"
+                tmp = target / f"cdk.tf.json.{os.getpid()}.tmp"
                 shutil.copyfile(result.stack_dir(ws) / "cdk.tf.json", tmp)
                 tmp.replace(target / "cdk.tf.json")
                 (target / SYNTH_MARKER).write_text(fingerprint)
@@ -126,12 +129,40 @@ class Project:
     def workspace_dir(self, workspace: str) -> Path:
         return workspace_dir(self.settings.out_dir, workspace)
 
+    def tenant_module_version(self, tenant_id: str) -> str | None:
+        """The module version a tenant runs: the one its infra workspace's last run used (applied or
+        failed). A tenant keeps it until a fleet rollout moves it; None for a tenant that never ran."""
+        record = self.records.get(workspace_name(tenant_id, INFRA))
+        return record.module_version if record is not None and record.module_version else None
+
     def render_root(self, tenant: Tenant, layer: str, version: str, **overrides: object) -> dict:
         common = dict(target=self.target, platform=self.platform, version=version, out_dir=self.settings.out_dir)
         if layer == INFRA:
-            return render_infra_root(tenant, **common, **overrides)  # type: ignore[arg-type]
-        return render_apps_root(tenant, **common, kubeconfig=self.settings.kubeconfig,
-                                kube_context=self.settings.kube_context)
+            return self.fit_to_module(render_infra_root(tenant, **common, **overrides), version, layer)  # type: ignore[arg-type]
+        # tfc: runs are remote and cannot read a local kubeconfig; they reach EKS with `aws eks get-token`
+        kubeconfig = None if self.settings.target is TargetKind.TFC else self.settings.kubeconfig
+        return self.fit_to_module(render_apps_root(tenant, **common, kubeconfig=kubeconfig,
+                                                   kube_context=self.settings.kube_context), version, layer)
+
+    def fit_to_module(self, doc: dict, version: str, layer: str) -> dict:
+        """Drop the inputs and outputs an older synthesised module version does not declare, so a
+        tenant pinned to it (fleet rollouts) keeps working after the module interface grows. No-op
+        for the current version, and while a version is not synthesised."""
+        key = (version, layer)
+        if key not in self._module_interfaces:
+            try:
+                module = json.loads((module_dir(self.settings.out_dir, version, layer) / "cdk.tf.json")
+                                    .read_text(encoding="utf-8"))
+            except (OSError, ValueError):
+                return doc
+            self._module_interfaces[key] = (frozenset(module.get("variable", {})), frozenset(module.get("output", {})))
+        variables, outputs = self._module_interfaces[key]
+        call = doc["module"]["tenant"]
+        if set(call) - {"source"} <= variables and set(doc.get("output", {})) <= outputs:
+            return doc
+        doc["module"]["tenant"] = {k: v for k, v in call.items() if k == "source" or k in variables}
+        doc["output"] = {k: v for k, v in doc.get("output", {}).items() if k in outputs}
+        return doc
 
     # -- terraform ------------------------------------------------------------------------------------
     def terraform(self, workspace: str) -> Terraform:

@@ -6,6 +6,7 @@ step that changes something is safe to repeat, so re-running a failed command re
 
 from __future__ import annotations
 
+import functools
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -19,7 +20,7 @@ from tenantform.roots import fingerprint, write_root
 from tenantform.state_bucket import delete_state_objects, list_state_keys
 from tenantform.targets import TargetKind
 from tenantform.tenant import Tenant, validate_tenant_id
-from tenantform.terraform import Changes, Result
+from tenantform.terraform import Changes, Result, exclusive, parse_duration
 from tenantform.tiers import Tier, profile
 
 Confirm = Callable[[str], bool]
@@ -53,6 +54,10 @@ class Report:
 
 # -- the platform --------------------------------------------------------------------------------
 def platform_deployed(project: Project) -> bool:
+    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
+        from tenantform import tfc_target
+
+        return tfc_target.platform_deployed(project)
     s3 = project.target.client("s3")
     return bool(list_state_keys(s3, project.settings.state_bucket, PLATFORM_STATE_KEY))
 
@@ -60,6 +65,10 @@ def platform_deployed(project: Project) -> bool:
 def deploy_platform(project: Project, *, say: Say = _quiet, plan_only: bool = False,
                     with_k8s: bool = True) -> LayerOutcome:
     """Plan and apply `platform`; with_k8s also synthesises `platform-k8s` (planned only with a cluster)."""
+    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
+        from tenantform import tfc_target
+
+        return tfc_target.deploy_platform(project, say=say, plan_only=plan_only, with_k8s=with_k8s)
     project.target.prepare()
     project.ensure_platform_synth(say, k8s=with_k8s)
     tf = project.terraform(PLATFORM_WORKSPACE)
@@ -76,6 +85,10 @@ def deploy_platform(project: Project, *, say: Say = _quiet, plan_only: bool = Fa
 
 
 def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False, say: Say = _quiet) -> LayerOutcome:
+    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
+        from tenantform import tfc_target
+
+        return tfc_target.destroy_platform(project, confirm=confirm, force=force, say=say)
     tenants = project.registry.ids()
     if tenants and not force:
         raise TenantformError(f"{len(tenants)} tenants still exist ({', '.join(tenants[:10])}"
@@ -100,6 +113,10 @@ def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False,
 
 def ensure_platform(project: Project, *, say: Say = _quiet) -> LayerOutcome | None:
     """On the local target, deploy the platform if it never was. Elsewhere, require it."""
+    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
+        from tenantform import tfc_target
+
+        return tfc_target.ensure_platform(project, say=say)
     if platform_deployed(project):
         return None
     if project.settings.target is TargetKind.LOCAL:
@@ -136,8 +153,17 @@ def resolve_tenant(project: Project, *, tenant_id: str, tier: str | None, email:
 
 def apply_layer(project: Project, tenant: Tenant, layer: str, version: str, *, say: Say = _quiet,
                 timings: dict[str, float] | None = None, plan_only: bool = False,
-                **overrides: object) -> LayerOutcome:
-    """Render one tenant layer's root and (plan and) apply it."""
+                confirmed: LayerOutcome | None = None, **overrides: object) -> LayerOutcome:
+    """Render one tenant layer's root and (plan and) apply it.
+
+    `confirmed`: the outcome of a `plan_only` call whose plan a person approved; its saved plan
+    file is applied as is (terraform refuses it if the state moved since), never re-planned.
+    """
+    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
+        from tenantform import tfc_target
+
+        return tfc_target.apply_layer(project, tenant, layer, version, say=say, timings=timings,
+                                      plan_only=plan_only, **overrides)
     timings = timings if timings is not None else {}
     names = tenant_names(tenant.id, platform_name=project.platform.name)
     workspace = names.workspace(layer)
@@ -156,8 +182,14 @@ def apply_layer(project: Project, tenant: Tenant, layer: str, version: str, *, s
     say(f"{workspace}: terraform init")
     tf.init()
     timings[f"{layer} init"] = time.monotonic() - started
-    say(f"{workspace}: terraform plan")
     try:
+        if confirmed is not None and confirmed.changes.any:
+            say(f"{workspace}: terraform apply of the confirmed plan ({confirmed.changes})")
+            planned = confirmed.changes
+            apply: Result = tf.apply()
+            timings[f"{layer} apply"] = apply.seconds
+            return _applied(project, tf, workspace, print_, version, apply, planned)
+        say(f"{workspace}: terraform plan")
         plan = tf.plan()
         timings[f"{layer} plan"] = plan.seconds
         if plan_only:
@@ -171,20 +203,64 @@ def apply_layer(project: Project, tenant: Tenant, layer: str, version: str, *, s
                                        log=str(plan.log)))
             return LayerOutcome(workspace, "unchanged", plan.changes, outputs, str(plan.log))
         say(f"{workspace}: terraform apply ({plan.changes})")
-        apply: Result = tf.apply()
+        apply = tf.apply()
         timings[f"{layer} apply"] = apply.seconds
     except TenantformError as exc:
         project.records.put(Record(workspace=workspace, status="failed", module_version=version,
                                    message=str(exc).splitlines()[0]))
         raise
+    return _applied(project, tf, workspace, print_, version, apply, plan.changes)
+
+
+def _applied(project: Project, tf: Any, workspace: str, print_: str, version: str, apply: Result,
+             planned: Changes) -> LayerOutcome:
     outputs = tf.outputs()
-    changes = apply.changes if apply.changes.any else plan.changes
-    changes.actions = plan.changes.actions
+    changes = apply.changes if apply.changes.any else planned
+    changes.actions = planned.actions
     project.records.put(Record(workspace=workspace, status="applied", fingerprint=print_,
                                module_version=version, resources=len(tf.state_list()), log=str(apply.log)))
     return LayerOutcome(workspace, "applied", changes, outputs, str(apply.log))
 
 
+def one_run_per_tenant(validate: Callable[..., object]) -> Callable[[Callable[..., Report]], Callable[..., Report]]:
+    """Serialise onboard/update/offboard of one tenant on this host: a second run waits (up to
+    tenantform.lock_timeout) instead of racing the first over the tenant file, the workspace's
+    plan file and its records. Across hosts, terraform's state lock does the same. Every input
+    is validated first (`validate`), so refused input writes nothing, not even a lock file."""
+
+    def decorate(job: Callable[..., Report]) -> Callable[..., Report]:
+        @functools.wraps(job)
+        def locked(project: Project, *, tenant_id: str, say: Say = _quiet, **kwargs: Any) -> Report:
+            tenant_id = validate_tenant_id(tenant_id, source="argument tenant")
+            validate(project, tenant_id, **kwargs)
+            with exclusive(project.settings.work_dir / "locks" / f"tenant-{tenant_id}.lock",
+                           timeout=parse_duration(project.settings.lock_timeout), what=f"tenant {tenant_id}",
+                           on_wait=say):
+                return job(project, tenant_id=tenant_id, say=say, **kwargs)
+
+        return locked
+
+    return decorate
+
+
+def _check_onboard(project: Project, tenant_id: str, *, tier: str | None = None, email: str | None = None,
+                   name: str | None = None, **_: object) -> None:
+    resolve_tenant(project, tenant_id=tenant_id, tier=tier, email=email, name=name)
+
+
+def _check_update(project: Project, tenant_id: str, *, tier: str | None = None, email: str | None = None,
+                  name: str | None = None, **_: object) -> None:
+    current = project.registry.get(tenant_id)
+    Tenant.create(id=tenant_id, company_name=name if name is not None else current.company_name,
+                  admin_email=email if email is not None else current.admin_email,
+                  tier=tier if tier is not None else current.tier.value, source="arguments")
+
+
+def _check_offboard(project: Project, tenant_id: str, **_: object) -> None:
+    project.registry.get(tenant_id)
+
+
+@one_run_per_tenant(_check_onboard)
 def onboard(project: Project, *, tenant_id: str, tier: str | None = None, email: str | None = None,
             name: str | None = None, say: Say = _quiet) -> Report:
     started = time.monotonic()
@@ -194,7 +270,7 @@ def onboard(project: Project, *, tenant_id: str, tier: str | None = None, email:
     project.target.prepare()
     ensure_platform(project, say=say)
     report.timings["target and platform"] = time.monotonic() - step
-    version, synth_seconds = project.ensure_modules(say)
+    version, synth_seconds = tenant_module_version(project, tenant.id, say)
     report.module_version = version
     report.timings["module synthesis"] = synth_seconds or 0.0
     if is_new:
@@ -207,9 +283,15 @@ def onboard(project: Project, *, tenant_id: str, tier: str | None = None, email:
     return report
 
 
+@one_run_per_tenant(_check_update)
 def update(project: Project, *, tenant_id: str, tier: str | None = None, email: str | None = None,
            name: str | None = None, say: Say = _quiet, confirm: Confirm | None = None) -> Report:
     """Change a tenant's definition and apply it: plan first, then apply after confirmation."""
+    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
+        from tenantform import tfc_target
+
+        return tfc_target.update(project, tenant_id=tenant_id, tier=tier, email=email, name=name,
+                                 say=say, confirm=confirm)
     started = time.monotonic()
     tenant_id = validate_tenant_id(tenant_id, source="argument tenant")
     current = project.registry.get(tenant_id)
@@ -218,23 +300,35 @@ def update(project: Project, *, tenant_id: str, tier: str | None = None, email: 
                            tier=tier if tier is not None else current.tier.value, source="arguments")
     report = Report(tenant=wanted)
     project.target.prepare()
-    version, _ = project.ensure_modules(say)
+    version, _ = tenant_module_version(project, tenant_id, say)
     report.module_version = version
-    plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True) for layer in (INFRA,)]
+    plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True) for layer in LAYERS]
     report.layers = plans
     if confirm is not None and not confirm(describe_plan(plans)):
         raise TenantformError("not confirmed: nothing applied")
     project.registry.save(wanted)
-    report.layers = [apply_layer(project, wanted, layer, version, say=say, timings=report.timings)
-                     for layer in LAYERS]
+    report.layers = [apply_layer(project, wanted, layer, version, say=say, timings=report.timings,
+                                 confirmed=plan if plan.status == "planned" else None)
+                     for layer, plan in zip(LAYERS, plans)]
     report.seconds = time.monotonic() - started
     return report
+
+
+def tenant_module_version(project: Project, tenant_id: str, say: Say = _quiet) -> tuple[str, float | None]:
+    """The module version to render a tenant with: the one it runs (only `invoke fleet.rollout`
+    moves a tenant to another), else the current one, synthesised if new. (version, seconds)"""
+    pinned = project.tenant_module_version(tenant_id)
+    if pinned and project.modules_ready(pinned):
+        return pinned, None
+    if pinned:
+        say(f"module version {pinned} of tenant {tenant_id} is no longer synthesised: using the current one")
+    return project.ensure_modules(say)
 
 
 def describe_plan(layers: list[LayerOutcome]) -> str:
     lines = []
     for layer in layers:
-        lines.append(f"{layer.workspace}: {layer.changes}")
+        lines.append(f"{layer.workspace}: {layer.note or layer.changes}")
         lines += [f"  {action:>8} {address}" for action, address in layer.changes.actions]
     return "\n".join(lines)
 
@@ -279,7 +373,12 @@ def plan_offboard(project: Project, tenant_id: str) -> Removal:
     return Removal(tenant=tenant, resources=resources, state_objects=state_objects, files=files)
 
 
+@one_run_per_tenant(_check_offboard)
 def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _quiet) -> Report:
+    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
+        from tenantform import tfc_target
+
+        return tfc_target.offboard(project, tenant_id=tenant_id, confirm=confirm, say=say)
     started = time.monotonic()
     removal = plan_offboard(project, tenant_id)
     tenant = removal.tenant

@@ -91,6 +91,18 @@ def test_onboard_is_idempotent_and_offboard_removes_everything(local_project) ->
     refused = cli.run("onboard", "tenant=acme", "tier=basic", check=False)
     assert refused.returncode != 0 and "invoke update tenant=acme" in refused.stderr
 
+    # a tier change: the plan is shown first, then exactly that plan is applied, to this tenant only
+    changed = cli.run("update", "tenant=acme", "tier=platinum", "--yes")
+    assert "tenant-acme-infra:" in changed.stdout and "usage_plan_key" in changed.stdout
+    assert "terraform apply of the confirmed plan" in changed.stderr
+    assert 'tier = "platinum"' in (cli.project_dir / "tenants" / "acme.toml").read_text()
+    platinum = next(p for name, p in plans.items() if name.endswith("platinum"))
+    assert key["id"] in [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=platinum["id"])["items"]]
+    assert key["id"] not in [k["id"] for k in apigw.get_usage_plan_keys(usagePlanId=premium["id"])["items"]]
+    item = ddb.get_item(TableName="TenantCatalogue", Key={"tenant_id": {"S": "acme"}})["Item"]
+    assert item["tier"]["S"] == "platinum"
+    assert "No changes" in cli.run("onboard", "tenant=acme").stdout
+
     # offboarding without --yes and without a terminal refuses and removes nothing
     refused = cli.run("offboard", "tenant=acme", check=False)
     assert refused.returncode != 0 and "pass --yes" in refused.stderr

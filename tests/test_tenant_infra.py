@@ -179,11 +179,16 @@ def test_with_a_domain_the_tenant_gets_its_host_and_callbacks() -> None:
     assert client["callback_urls"] == ["https://acme.app.saas.example.com/"]
 
 
-def test_emulator_flavour_only_ignores_cognito_attribute_drift() -> None:
+def test_emulator_flavour_only_ignores_what_moto_reports_wrongly() -> None:
     real = resources(synth_tenant(tenant(Tier.BASIC)), CognitoUser.TF_RESOURCE_TYPE)["admin_user"]
     emulated = resources(synth_tenant(tenant(Tier.BASIC), emulator=True), CognitoUser.TF_RESOURCE_TYPE)["admin_user"]
     assert "lifecycle" not in real
     assert emulated["lifecycle"] == {"ignore_changes": ["attributes"]}
+    for resource_type, name in ((CognitoUserPool.TF_RESOURCE_TYPE, "user_pool"),
+                                (ApiGatewayApiKey.TF_RESOURCE_TYPE, "api_key")):
+        assert "lifecycle" not in resources(synth_tenant(tenant(Tier.BASIC)), resource_type)[name]
+        assert resources(synth_tenant(tenant(Tier.BASIC), emulator=True), resource_type)[name]["lifecycle"] == \
+            {"ignore_changes": ["tags"]}
 
 
 # -- the module ------------------------------------------------------------------------------------
