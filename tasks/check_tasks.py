@@ -1,4 +1,4 @@
-"""`invoke check`: the security and isolation gates (tenantform/checks.py, README_SECURITY.md)."""
+"""`invoke check`: the security and isolation gates (tenantform/checks.py, README.md, "Security and isolation gates")."""
 
 from __future__ import annotations
 

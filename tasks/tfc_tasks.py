@@ -1,4 +1,4 @@
-"""tfc.*: the HCP Terraform / Terraform Enterprise target (README_TFC.md)."""
+"""tfc.*: the HCP Terraform / Terraform Enterprise target (README.md, "The `tfc` target")."""
 
 from __future__ import annotations
 

@@ -89,7 +89,7 @@ class RemoteRunFailed(TfcError):
 
 @dataclass(frozen=True, kw_only=True)
 class TfcSettings:
-    """The `[tfc]` settings of one environment (see README_TFC.md, "Configuration")."""
+    """The `[tfc]` settings of one environment (see README.md, "The `tfc` target", "Configuration")."""
 
     organization: str
     """HCP Terraform organization name."""
@@ -748,7 +748,7 @@ class TfcClient:
             message: str, plan_only: bool | None = None, destroy: bool = False,
             on_progress: Callable[[RunProgress], None] | None = None,
             approve: Callable[[PlanSummary], bool] | None = None) -> RunOutcome:
-        """Upload `root_dir` (+ its local modules) and run it remotely; see README_TFC.md.
+        """Upload `root_dir` (+ its local modules) and run it remotely; see README.md, "The `tfc` target".
 
         `plan_only` (default: settings.plan_only) makes a speculative plan. Otherwise a plan
         with changes is applied when `approve(summary)` returns True (default: always);

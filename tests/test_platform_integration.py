@@ -76,7 +76,7 @@ def test_platform_applies_replans_clean_and_destroys(fresh_project, terraform: s
         assert aliases == {(f"admin.{DOMAIN}", "A"), (f"admin.{DOMAIN}", "AAAA"), (f"api.{DOMAIN}", "A")}
 
         # A re-plan right after the apply changes nothing: moto's read-back quirks are ignored
-        # on the local target (README_PLATFORM.md lists them).
+        # on the local target (README.md lists them).
         started = time.monotonic()
         replan = tf.plan()
         timings["re-plan"] = time.monotonic() - started
