@@ -105,9 +105,12 @@ def synth(c: Context, target=None):  # noqa: ANN001
     """Synthesise the tenant module version, both platform workspaces and every tenant root."""
     proj = project(c, target=target)
     result = run(lambda: workflows.synth_all(proj, say=say))
-    console.print(f"module {result['module_version']}"
-                  f" ({'synthesised in %.1f s' % result['module_synth_seconds'] if result['module_synth_seconds'] else 'already synthesised'}); "
-                  f"platform {'synthesised in %.1f s' % result['platform_synth_seconds'] if result['platform_synth_seconds'] else 'unchanged'}; "
+
+    def took(seconds: float | None, otherwise: str) -> str:
+        return f"synthesised in {seconds:.1f} s" if seconds else otherwise
+
+    console.print(f"module {result['module_version']} ({took(result['module_synth_seconds'], 'already synthesised')}); "
+                  f"platform ({took(result['platform_synth_seconds'], 'unchanged')}); "
                   f"{result['tenants']} tenants, {result['roots_changed']} roots changed; "
                   f"{result['seconds']:.1f} s in all. Output: {proj.settings.out_dir}")
 
