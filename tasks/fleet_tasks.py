@@ -173,7 +173,7 @@ def _summary(report: RunReport, root: Path) -> None:
             + (f" (change detection {report.detect_seconds:.2f} s, {report.parallel} at a time)"))
     console.print(line)
     if counts["planned"] == 0 and report.results:
-        console.print("Up to date: no terraform process was started.")
+        console.print("Up to date: no terraform process was started (and no remote run).")
     if report.run_file:
         console.print(f"Results: {report.run_file}")
     if report.failed:

@@ -12,6 +12,9 @@ A run goes in two phases:
    hashicorp/terraform#31964), each command under `-lock-timeout` and logged to
    `.tenantform/logs/<workspace>/<command>.log`. One workspace's failure is recorded and the others
    go on. The run's results are kept in `.tenantform/fleet/last-run.json` (for `--retry-failed`).
+   On the tfc target each workspace is one remote run instead (`tfc_target.run_layer`: no local
+   terraform, no init lock; the run URL is the log); detection, records, failure isolation and the
+   summary are the same. `fleet.drift` is refused there (no refresh-only remote runs yet).
 
 Module versions: a tenant runs the module version its infra record names (the version its last
 run used) and keeps rendering with it until a rollout moves it; a tenant that never ran gets the
@@ -566,6 +569,8 @@ class Runner:
         return results
 
     def _run_workspace(self, work: Work) -> WorkspaceResult:
+        if self.project.settings.target is TargetKind.TFC:
+            return self._run_remote(work)
         started = time.monotonic()
         result = WorkspaceResult(work.workspace, work.tenant.id, work.layer, work.version, Outcome.FAILED,
                                  reason=work.reason)
@@ -634,6 +639,63 @@ class Runner:
         self.project.records.put(Record(workspace=work.workspace, status="applied", fingerprint=work.fingerprint,
                                         module_version=work.version, resources=resources, log=result.log))
 
+    # -- the tfc target: one remote run per workspace instead of local terraform --------------------------
+    def _run_remote(self, work: Work) -> WorkspaceResult:
+        """`_run_workspace` on the tfc target: the same outcomes and records, from a remote run
+        (`tfc_target.run_layer`: ensure the workspace, upload the root, run, apply when acceptable).
+        No init and no init lock; the run URL is the workspace's log. A plan that destroys resources
+        is never applied (run_layer's unattended rule): the run is discarded and the workspace fails."""
+        from tenantform import tfc_target  # only this target talks to HCP Terraform
+
+        target = self.project.target
+        assert isinstance(target, tfc_target.TfcTarget)
+        started = time.monotonic()
+        result = WorkspaceResult(work.workspace, work.tenant.id, work.layer, work.version, Outcome.FAILED,
+                                 reason=work.reason)
+        step = "render"
+        try:
+            write_root_text(self.project.workspace_dir(work.workspace), work.text)
+            if work.layer == APPS and not target.tfc.enable_kubernetes_runs:
+                result.outcome = Outcome.SYNTHESISED
+                result.message = "root written; not run: tfc.enable_kubernetes_runs is false"
+                return result
+            plan_only = self.mode is Mode.PLAN or target.tfc.plan_only
+            step = "run"
+            result.planned = True
+            outcome = tfc_target.run_layer(self.project, work.tenant, work.layer, work.version,
+                                           plan_only=plan_only, say=self._remote_note)
+            result.log = outcome.url
+            result.add, result.change, result.remove = outcome.additions, outcome.changes, outcome.destructions
+            if not outcome.has_changes:
+                result.outcome = Outcome.NO_CHANGES
+                self._record_applied(work, result, resources=work.previous.resources if work.previous else 0)
+            elif not outcome.applied:  # fleet.plan, or tfc.plan_only: a speculative plan
+                result.outcome = Outcome.CHANGES
+            else:
+                result.outcome = Outcome.APPLIED
+                ws = target.tfc_client().read_workspace(work.workspace)
+                self._record_applied(work, result, resources=(ws.resource_count or 0) if ws else 0)
+        except Exception as exc:  # noqa: BLE001 - one workspace's failure must not stop the fleet
+            result.outcome = Outcome.FAILED
+            run = getattr(exc, "outcome", None)  # RemoteRunFailed: the run's error and URL
+            result.log = run.url if run is not None else result.log
+            text = " ".join(str(exc).split())
+            result.message = f"{step}: {text}" if isinstance(exc, TenantformError) else \
+                f"{step}: {type(exc).__name__}: {text}"
+            if self.mode is Mode.APPLY and step != "render":
+                self.project.records.put(Record(workspace=work.workspace, status="failed",
+                                                module_version=work.version, log=result.log,
+                                                message=result.message[:500]))
+        finally:
+            result.seconds = time.monotonic() - started
+        return result
+
+    def _remote_note(self, message: str) -> None:
+        """Of run_layer's progress, show the run URL and workspace changes; the status lines are noise
+        with many runs at once (the workspace's line and the summary carry the outcome)."""
+        if message.partition(": ")[2].startswith(("run http", "created workspace", "updated workspace")):
+            self.listener.note(message)
+
 
 # -- a fleet run ------------------------------------------------------------------------------------------------
 def default_parallel(project: Project) -> int:
@@ -660,10 +722,10 @@ def run_fleet(project: Project, mode: Mode, selection: Selection, *, parallel: i
     listener = listener or Listener()
     started = time.monotonic()
     parallel = parallel or default_parallel(project)
-    if project.settings.target is TargetKind.TFC:
-        raise TenantformError("fleet runs are not available on the tfc target yet: HCP Terraform runs each "
-                              "workspace remotely (use its health assessments for drift); run `invoke update` "
-                              "per tenant, or use the local or aws target")
+    if project.settings.target is TargetKind.TFC and mode is Mode.DRIFT:
+        raise TenantformError("fleet.drift is not available on the tfc target: it needs refresh-only remote runs, "
+                              "which tenantform does not start yet; use the workspaces' health assessments (drift "
+                              "detection) in HCP Terraform, or the local or aws target")
     with run_lock(project):
         force_workspaces: frozenset[str] = frozenset()
         retry_of = ""
@@ -762,7 +824,8 @@ def _prepare(project: Project, to_run: list[Work], versions: Versions, results: 
 
     if not platform_deployed(project):
         raise TenantformError("the platform is not deployed on this target: run `invoke platform.deploy` first")
-    project.target.terraform_env()  # writes the CLI config (plugin cache, mirror) once, before the threads
+    if project.settings.target is not TargetKind.TFC:  # tfc runs no local terraform
+        project.target.terraform_env()  # writes the CLI config (plugin cache, mirror) once, before the threads
     return to_run
 
 
