@@ -67,7 +67,7 @@ from tenantform.tfc import (
     workspace_tags,
 )
 from tenantform.tiers import profile
-from tenantform.workflows import Confirm, LayerOutcome, Report, describe_plan
+from tenantform.workflows import Confirm, LayerOutcome, Report, describe_plan, tenant_module_version, updated_tenant
 
 SETTINGS_SOURCE = "invoke.yaml (tenantform.tfc)"
 
@@ -407,14 +407,11 @@ def update(project: Project, *, tenant_id: str, tier: str | None = None, email: 
            name: str | None = None, say: Say = _quiet, confirm: Confirm | None = None) -> Report:
     """Speculative plans of both layers, confirmation, then apply runs whose plan must match."""
     started = time.monotonic()
-    tenant_id = validate_tenant_id(tenant_id, source="argument tenant")
-    current = project.registry.get(tenant_id)
-    wanted = Tenant.create(id=tenant_id, company_name=name if name is not None else current.company_name,
-                           admin_email=email if email is not None else current.admin_email,
-                           tier=tier if tier is not None else current.tier.value, source="arguments")
+    wanted = updated_tenant(project, validate_tenant_id(tenant_id, source="argument tenant"),
+                            tier=tier, email=email, name=name)
     report = Report(tenant=wanted)
     project.target.prepare()
-    version, _ = project.ensure_modules(say)
+    version, _ = tenant_module_version(project, wanted.id, say)  # a tenant keeps its module version
     report.module_version = version
     plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True) for layer in LAYERS]
     report.layers = plans

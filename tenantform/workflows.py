@@ -248,12 +248,18 @@ def _check_onboard(project: Project, tenant_id: str, *, tier: str | None = None,
     resolve_tenant(project, tenant_id=tenant_id, tier=tier, email=email, name=name)
 
 
+def updated_tenant(project: Project, tenant_id: str, *, tier: str | None = None, email: str | None = None,
+                   name: str | None = None) -> Tenant:
+    """The tenant as `invoke update` would leave it: its file, with the given fields replaced."""
+    current = project.registry.get(tenant_id)
+    return Tenant.create(id=tenant_id, company_name=name if name is not None else current.company_name,
+                         admin_email=email if email is not None else current.admin_email,
+                         tier=tier if tier is not None else current.tier.value, source="arguments")
+
+
 def _check_update(project: Project, tenant_id: str, *, tier: str | None = None, email: str | None = None,
                   name: str | None = None, **_: object) -> None:
-    current = project.registry.get(tenant_id)
-    Tenant.create(id=tenant_id, company_name=name if name is not None else current.company_name,
-                  admin_email=email if email is not None else current.admin_email,
-                  tier=tier if tier is not None else current.tier.value, source="arguments")
+    updated_tenant(project, tenant_id, tier=tier, email=email, name=name)
 
 
 def _check_offboard(project: Project, tenant_id: str, **_: object) -> None:
@@ -293,11 +299,7 @@ def update(project: Project, *, tenant_id: str, tier: str | None = None, email: 
         return tfc_target.update(project, tenant_id=tenant_id, tier=tier, email=email, name=name,
                                  say=say, confirm=confirm)
     started = time.monotonic()
-    tenant_id = validate_tenant_id(tenant_id, source="argument tenant")
-    current = project.registry.get(tenant_id)
-    wanted = Tenant.create(id=tenant_id, company_name=name if name is not None else current.company_name,
-                           admin_email=email if email is not None else current.admin_email,
-                           tier=tier if tier is not None else current.tier.value, source="arguments")
+    wanted = updated_tenant(project, tenant_id, tier=tier, email=email, name=name)
     report = Report(tenant=wanted)
     project.target.prepare()
     version, _ = tenant_module_version(project, tenant_id, say)
