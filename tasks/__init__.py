@@ -10,7 +10,6 @@ from invoke import Collection, Context, task
 from invoke.exceptions import Exit
 from rich.table import Table
 
-from tasks import _cli
 from tasks._cli import REQUIRED_POSITIONAL, confirmer, console, keyword_words, project, run, say
 from tenantform import workflows
 from tenantform.workflows import Report

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from invoke import Context, task
-from invoke.exceptions import Exit
 
 from tasks._cli import confirmer, console, project, run, say
 from tenantform import workflows

@@ -27,11 +27,9 @@ Never imports CDKTF; the API token stays in memory (tenantform/tfc.py).
 from __future__ import annotations
 
 import dataclasses
-import shutil
 import threading
 import time
 from collections.abc import Callable
-from pathlib import Path
 from typing import Any
 
 from tenantform.errors import TenantformError
@@ -67,7 +65,9 @@ from tenantform.tfc import (
     workspace_tags,
 )
 from tenantform.tiers import profile
-from tenantform.workflows import Confirm, LayerOutcome, Report, describe_plan, tenant_module_version, updated_tenant
+from tenantform.workflows import (
+    Confirm, LayerOutcome, Report, describe_plan, forget_tenant, tenant_module_version, updated_tenant,
+)
 
 SETTINGS_SOURCE = "invoke.yaml (tenantform.tfc)"
 
@@ -471,11 +471,6 @@ def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _
             report.layers.append(LayerOutcome(workspace, "destroyed", _changes(outcome), log=outcome.url,
                                               note=f"destroy run {outcome.url}; workspace deleted"))
         report.removed.append(f"HCP Terraform workspace {settings.workspace_url(workspace)}")
-    for layer in LAYERS:
-        workspace = names.workspace(layer)
-        shutil.rmtree(project.workspace_dir(workspace), ignore_errors=True)
-        project.records.remove(workspace)
-    project.registry.remove(tenant.id)
-    report.removed.append(str(project.registry.path(tenant.id)))
+    forget_tenant(project, tenant, report)
     report.seconds = time.monotonic() - started
     return report

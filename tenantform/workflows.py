@@ -409,14 +409,20 @@ def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _
     s3 = project.target.client("s3")
     report.removed += [f"s3://{project.settings.state_bucket}/{key}" for key in
                        delete_state_objects(s3, project.settings.state_bucket, f"tenants/{tenant.id}/")]
+    forget_tenant(project, tenant, report)
+    report.seconds = time.monotonic() - started
+    return report
+
+
+def forget_tenant(project: Project, tenant: Tenant, report: Report) -> None:
+    """The last step of an offboarding on any target: the tenant's roots, records and file."""
+    names = tenant_names(tenant.id, platform_name=project.platform.name)
     for layer in LAYERS:
         workspace = names.workspace(layer)
         shutil.rmtree(project.workspace_dir(workspace), ignore_errors=True)
         project.records.remove(workspace)
     project.registry.remove(tenant.id)
     report.removed.append(str(project.registry.path(tenant.id)))
-    report.seconds = time.monotonic() - started
-    return report
 
 
 # -- listing and synthesis ------------------------------------------------------------------------------

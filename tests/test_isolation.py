@@ -19,7 +19,7 @@ from tenantform import checks
 from tenantform.module_schema import apps_inputs, infra_inputs
 from tenantform.names import APPS, INFRA, tenant_names
 from tenantform.platform_config import PlatformConfig
-from tenantform.tenant import InvalidInput, Tenant, validate_tenant_id
+from tenantform.tenant import Tenant
 from tenantform.tiers import Tier
 
 cdktf = pytest.importorskip("cdktf")
@@ -31,16 +31,7 @@ PLATFORM = PlatformConfig()
 ACCOUNT = checks.ACCOUNT
 REGISTRY = f"{ACCOUNT}.dkr.ecr.{PLATFORM.region}.amazonaws.com/tenantform"
 
-
-def _valid(value: str) -> bool:
-    try:
-        validate_tenant_id(value)
-        return True
-    except InvalidInput:
-        return False
-
-
-tenant_ids = st.from_regex(r"[a-z]([-a-z0-9]{0,30}[a-z0-9])?", fullmatch=True).filter(_valid)
+from tests.strategies import tenant_ids  # noqa: E402
 
 
 @pytest.fixture(scope="module")

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from dataclasses import fields
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
 
 from tenantform.names import APPS, INFRA, TenantNames, tenant_names, workspace_name
 from tenantform.platform_config import MAX_PLATFORM_NAME_LENGTH
-from tenantform.tenant import MAX_TENANT_ID_LENGTH, InvalidInput, validate_tenant_id
+from tenantform.tenant import MAX_TENANT_ID_LENGTH
 
 # Service limits of the names derived from a tenant id.
 LIMITS = {
@@ -42,16 +42,7 @@ def test_known_names() -> None:
     assert names.state_key(APPS) == "tenants/acme/apps.tfstate"
     assert names.workspace(INFRA) == "tenant-acme-infra" == workspace_name("acme", INFRA)
 
-
-def _valid(value: str) -> bool:
-    try:
-        validate_tenant_id(value)
-        return True
-    except InvalidInput:
-        return False
-
-
-tenant_ids = st.from_regex(r"[a-z]([-a-z0-9]{0,30}[a-z0-9])?", fullmatch=True).filter(_valid)
+from tests.strategies import tenant_ids
 
 
 @settings(max_examples=300, deadline=None)
