@@ -11,13 +11,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from services import common
-from tests.services.conftest import SERVICES, headers, table_items, table_name
+from tests.services.support import SERVICES, VALID, headers, rows, service_environ, table_items, table_name, url
 from tenantform.tiers import Tier
 
-VALID = {
-    "product": {"name": "Anvil", "price_cents": 1999, "description": "Drop-forged"},
-    "order": {"name": "First order", "lines": [{"product_id": str(uuid.uuid4()), "quantity": 2}]},
-}
 INVALID = {
     "product": [
         {},  # name and price_cents missing
@@ -40,19 +36,6 @@ INVALID = {
         {"name": "o", "lines": [{"product_id": str(uuid.uuid4()), "quantity": 1}], "order_id": "x"},
     ],
 }
-PATHS = {"product": "products", "order": "orders"}
-
-
-def url(service: str, tenant: str = "acme", item_id: str | None = None) -> str:
-    base = f"/{tenant}/{PATHS[service]}"
-    return f"{base}/{item_id}" if item_id else base
-
-
-def rows(dynamodb, service: str, tenant: str) -> list[dict]:
-    items = table_items(dynamodb, table_name(service, tenant))
-    return [i for i in items if service == "order" or i["tenant_id"] == tenant]
-
-
 def test_tiers_are_tenantforms() -> None:
     assert common.TIERS == tuple(t.value for t in Tier)
 
@@ -66,11 +49,13 @@ def test_probes(service, clients, make_client) -> None:
     assert missing.get(common.LIVENESS_PATH).status_code == 200
     not_ready = missing.get(common.READINESS_PATH)
     assert not_ready.status_code == 503 and not_ready.json()["status"] == "unavailable"
+    # a route whose table fails answers one line, never a traceback
+    failed = missing.get(url(service), headers=headers("acme"))
+    assert (failed.status_code, failed.json()) == (503, {"detail": "the data store is unavailable"})
 
 
 @pytest.mark.parametrize("variable", ["TENANT_ID", "AWS_REGION"])
 def test_incomplete_environment_refuses_to_start(variable, aws, moto_endpoint) -> None:
-    from tests.services.conftest import service_environ
     environ = service_environ("product", "acme", moto_endpoint)
     del environ[variable]
     with pytest.raises(common.ConfigurationError, match=variable):

@@ -8,11 +8,15 @@ from __future__ import annotations
 import ast
 import importlib
 import json
+import os
 import re
 import shutil
 import subprocess
 import sys
+import time
 import tomllib
+import urllib.error
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -20,7 +24,8 @@ import pytest
 from services import common
 from tenantform.contract import platform_output_names
 from tenantform.module_schema import DEFAULT_IMAGE_TAG
-from tests.services.conftest import ORDER_SCHEMA, PRODUCT_SCHEMA, REPO, SERVICES, module_constants
+from tests.services.support import (ORDER_SCHEMA, PATHS, PRODUCT_SCHEMA, REPO, SERVICES, free_port, headers,
+                                    module_constants, service_environ)
 
 APPS = module_constants(REPO / "modules/tenant_apps.py")
 PYPROJECT = tomllib.loads((REPO / "pyproject.toml").read_text())
@@ -135,3 +140,56 @@ def test_readme_build_instructions() -> None:
         assert f"-f services/{service}/Dockerfile" in section
         assert f"/{service}:{DEFAULT_IMAGE_TAG}" in section
     assert "get-login-password" in section
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_image_command_serves_from_the_copied_files(service, tmp_path, moto_endpoint, dynamodb) -> None:
+    """The Dockerfile's CMD, run from a directory holding only the files its COPY lines put in
+    /app, with the environment the apps layer sets, serves the probes and a tenant's route
+    (uvicorn as a real process; the image itself is not built here)."""
+    app_dir = tmp_path / "app"
+    for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile(service), re.M):
+        *sources, destination = line.split()
+        if destination.startswith("/app/"):
+            target = app_dir / destination.removeprefix("/app/")
+            target.mkdir(parents=True, exist_ok=True)
+            for source in sources:
+                shutil.copy(REPO / source, target)
+    command = json.loads(final_stage(service)["CMD"][0])
+    port = free_port()
+    command[command.index("--port") + 1] = str(port)
+    command[command.index("--host") + 1] = "127.0.0.1"  # the image binds 0.0.0.0 inside its pod
+    image_env = dict(pair.split("=", 1) for line in final_stage(service)["ENV"] for pair in line.split())
+    environ = {**{k: v for k, v in image_env.items() if k != "PATH"}, "PATH": os.environ["PATH"],
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               **service_environ(service, "acme", moto_endpoint)}
+    log = tmp_path / "uvicorn.log"
+    with log.open("w") as output:
+        process = subprocess.Popen([sys.executable, "-m", *command], cwd=app_dir, env=environ,
+                                   stdout=output, stderr=subprocess.STDOUT)
+    try:
+        base = f"http://127.0.0.1:{port}"
+        assert wait_for(f"{base}{common.LIVENESS_PATH}", process, log) == 200
+        assert wait_for(f"{base}{common.READINESS_PATH}", process, log) == 200
+        request = urllib.request.Request(f"{base}/acme/{PATHS[service]}", headers=headers("acme"))
+        with urllib.request.urlopen(request, timeout=5) as response:
+            assert json.load(response) == {"items": [], "next": None}
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+    assert not list(app_dir.rglob("__pycache__")), "the service wrote to its root filesystem"
+
+
+def wait_for(url: str, process: subprocess.Popen, log: Path, timeout: float = 30) -> int:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"the service exited {process.returncode}: {log.read_text()}")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                return response.status
+        except urllib.error.HTTPError as error:
+            return error.code
+        except OSError:
+            time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer within {timeout} s")

@@ -8,8 +8,7 @@ import itertools
 
 import pytest
 
-from tests.services.conftest import SERVICES, headers, table_items, table_name
-from tests.services.test_service_api import PATHS, VALID
+from tests.services.support import PATHS, SERVICES, VALID, headers, table_items, table_name
 
 SEEDED = 3
 
