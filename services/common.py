@@ -20,7 +20,7 @@ from decimal import Decimal
 from typing import Annotated, Any, Callable, Mapping, Protocol
 
 import boto3
-from boto3.dynamodb.conditions import Attr
+from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
@@ -72,6 +72,57 @@ class Caller:
     tier: str
 
 
+# A page of items and the key to start the next one from (None after the last page).
+Page = tuple[list[dict[str, Any]], dict[str, Any] | None]
+
+
+class Table:
+    """The deployment's one table, over a boto3 client: clients are thread-safe (boto3 resources
+    are not), and FastAPI runs the handlers in a thread pool. Items are plain Python values."""
+
+    def __init__(self, client: Any, name: str) -> None:
+        self.client, self.name = client, name
+        self._to, self._from = TypeSerializer(), TypeDeserializer()
+
+    def _dynamo(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._to.serialize(v) for k, v in item.items()}
+
+    def _python(self, item: Mapping[str, Any]) -> dict[str, Any]:
+        return {k: self._from.deserialize(v) for k, v in item.items()}
+
+    def get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
+        item = self.client.get_item(TableName=self.name, Key=self._dynamo(key), ConsistentRead=True).get("Item")
+        return self._python(item) if item else None
+
+    def put(self, item: Mapping[str, Any], *, id_field: str, exists: bool) -> None:
+        """Write `item` if its key is (exists=True) or is not (exists=False) already there."""
+        condition = "attribute_exists(#id)" if exists else "attribute_not_exists(#id)"
+        self.client.put_item(TableName=self.name, Item=self._dynamo(item), ConditionExpression=condition,
+                             ExpressionAttributeNames={"#id": id_field})
+
+    def delete(self, key: Mapping[str, str], *, id_field: str) -> None:
+        self.client.delete_item(TableName=self.name, Key=self._dynamo(key),
+                                ConditionExpression="attribute_exists(#id)", ExpressionAttributeNames={"#id": id_field})
+
+    def query(self, *, partition: tuple[str, str], limit: int, start: Mapping[str, str] | None) -> Page:
+        """One page of one partition (`partition` = key name, value): the pooled table's only read
+        of many items, which carries the partition key that `dynamodb:LeadingKeys` checks."""
+        return self._page(self.client.query, limit, start, KeyConditionExpression="#pk = :pk",
+                          ExpressionAttributeNames={"#pk": partition[0]},
+                          ExpressionAttributeValues={":pk": self._to.serialize(partition[1])})
+
+    def scan(self, *, limit: int, start: Mapping[str, str] | None) -> Page:
+        """One page of the whole table: for a tenant's own (silo) table only."""
+        return self._page(self.client.scan, limit, start)
+
+    def _page(self, call: Callable[..., Any], limit: int, start: Mapping[str, str] | None, **args: Any) -> Page:
+        if start:
+            args["ExclusiveStartKey"] = self._dynamo(start)
+        response = call(TableName=self.name, Limit=limit, **args)
+        last = response.get("LastEvaluatedKey")
+        return [self._python(i) for i in response["Items"]], self._python(last) if last else None
+
+
 class Store(Protocol):
     """How one service keys its table. `tenant_id` is always the checked caller's."""
 
@@ -79,7 +130,7 @@ class Store(Protocol):
 
     def key(self, tenant_id: str, item_id: str) -> dict[str, str]: ...
 
-    def page(self, table: Any, tenant_id: str, limit: int, cursor: str | None) -> dict[str, Any]: ...
+    def page(self, table: Table, tenant_id: str, limit: int, cursor: str | None) -> Page: ...
 
 
 def _one_header(request: Request, name: str) -> str:
@@ -131,13 +182,12 @@ def crud_router(*, collection: str, body: type[BaseModel], store: Store) -> APIR
     def list_items(request: Request, who: CallerDep,
                    limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
                    cursor: Annotated[str | None, Query(pattern=ID_PATTERN)] = None) -> dict[str, Any]:
-        page = store.page(request.app.state.table, who.tenant_id, limit, cursor)
-        last = page.get("LastEvaluatedKey")
-        return {"items": [out(item) for item in page["Items"]], "next": last[id_field] if last else None}
+        items, last = store.page(request.app.state.table, who.tenant_id, limit, cursor)
+        return {"items": [out(item) for item in items], "next": last[id_field] if last else None}
 
     @router.get("/{item_id}")
     def get_item(request: Request, who: CallerDep, item_id: ItemId) -> dict[str, Any]:
-        found = request.app.state.table.get_item(Key=store.key(who.tenant_id, item_id)).get("Item")
+        found = request.app.state.table.get(store.key(who.tenant_id, item_id))
         if found is None:
             raise HTTPException(404, f"{id_field} not found")
         return out(found)
@@ -145,9 +195,8 @@ def crud_router(*, collection: str, body: type[BaseModel], store: Store) -> APIR
     def write(request: Request, who: Caller, item_id: str, data: BaseModel, *, new: bool) -> dict[str, Any]:
         """Create (the id must be free) or replace (the item must exist in the caller's partition)."""
         item = {**data.model_dump(), **store.key(who.tenant_id, item_id)}
-        condition = Attr(id_field).not_exists() if new else Attr(id_field).exists()
         try:
-            request.app.state.table.put_item(Item=item, ConditionExpression=condition)
+            request.app.state.table.put(item, id_field=id_field, exists=not new)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise HTTPException(409 if new else 404, f"{id_field} {'exists' if new else 'not found'}") from None
@@ -166,8 +215,7 @@ def crud_router(*, collection: str, body: type[BaseModel], store: Store) -> APIR
     @router.delete("/{item_id}", status_code=204)
     def delete_item(request: Request, who: CallerDep, item_id: ItemId) -> None:
         try:
-            request.app.state.table.delete_item(Key=store.key(who.tenant_id, item_id),
-                                                ConditionExpression=Attr(id_field).exists())
+            request.app.state.table.delete(store.key(who.tenant_id, item_id), id_field=id_field)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise HTTPException(404, f"{id_field} not found") from None
@@ -188,7 +236,7 @@ def _aws_error(request: Request, error: Exception) -> JSONResponse:
 
 
 def create_app(*, title: str, table_env: str, collection: str, body: type[BaseModel], store: Store,
-               probe: Callable[[Any, str], None], environ: Mapping[str, str] | None = None,
+               probe: Callable[[Table, str], None], environ: Mapping[str, str] | None = None,
                session: boto3.session.Session | None = None) -> FastAPI:
     """A service over one table. `probe(table, tenant_id)` is the readiness check: one cheap call
     the tenant's IAM policy allows. `session` defaults to boto3's credential chain (IRSA)."""
@@ -196,8 +244,8 @@ def create_app(*, title: str, table_env: str, collection: str, body: type[BaseMo
     session = session or boto3.session.Session()
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
-    app.state.table = session.resource("dynamodb", region_name=settings.region,
-                                       endpoint_url=settings.endpoint_url).Table(settings.table_name)
+    app.state.table = Table(session.client("dynamodb", region_name=settings.region,
+                                           endpoint_url=settings.endpoint_url), settings.table_name)
     app.add_exception_handler(RequestValidationError, _validation_error)
     app.add_exception_handler(ClientError, _aws_error)
     app.add_exception_handler(BotoCoreError, _aws_error)

@@ -41,14 +41,13 @@ class OrderStore:
     def key(self, tenant_id: str, item_id: str) -> dict[str, str]:
         return {PARTITION_KEY: item_id}  # the table is the tenant's own
 
-    def page(self, table: Any, tenant_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
+    def page(self, table: common.Table, tenant_id: str, limit: int, cursor: str | None) -> common.Page:
         # Scan is allowed on the silo table only (tenant_infra SILO_TABLE_ACTIONS): it is the tenant's.
-        start = {"ExclusiveStartKey": self.key(tenant_id, cursor)} if cursor else {}
-        return table.scan(Limit=limit, **start)
+        return table.scan(limit=limit, start=self.key(tenant_id, cursor) if cursor else None)
 
 
-def probe(table: Any, tenant_id: str) -> None:
-    table.get_item(Key=OrderStore().key(tenant_id, PROBE_ID))
+def probe(table: common.Table, tenant_id: str) -> None:
+    table.get(OrderStore().key(tenant_id, PROBE_ID))
 
 
 def create_app(environ: Mapping[str, str] | None = None, session: Any = None) -> FastAPI:

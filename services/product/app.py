@@ -9,7 +9,6 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Mapping
 
-from boto3.dynamodb.conditions import Key
 from fastapi import FastAPI
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -38,13 +37,13 @@ class ProductStore:
     def key(self, tenant_id: str, item_id: str) -> dict[str, str]:
         return {PARTITION_KEY: tenant_id, SORT_KEY: item_id}
 
-    def page(self, table: Any, tenant_id: str, limit: int, cursor: str | None) -> dict[str, Any]:
-        start = {"ExclusiveStartKey": self.key(tenant_id, cursor)} if cursor else {}
-        return table.query(KeyConditionExpression=Key(PARTITION_KEY).eq(tenant_id), Limit=limit, **start)
+    def page(self, table: common.Table, tenant_id: str, limit: int, cursor: str | None) -> common.Page:
+        start = self.key(tenant_id, cursor) if cursor else None
+        return table.query(partition=(PARTITION_KEY, tenant_id), limit=limit, start=start)
 
 
-def probe(table: Any, tenant_id: str) -> None:
-    table.get_item(Key=ProductStore().key(tenant_id, PROBE_ID))
+def probe(table: common.Table, tenant_id: str) -> None:
+    table.get(ProductStore().key(tenant_id, PROBE_ID))
 
 
 def create_app(environ: Mapping[str, str] | None = None, session: Any = None) -> FastAPI:
