@@ -6,6 +6,7 @@ built here (no container runtime): these checks are what can be proven without o
 from __future__ import annotations
 
 import ast
+import fnmatch
 import importlib
 import json
 import os
@@ -79,6 +80,16 @@ def test_image_copies_every_module_it_imports(service) -> None:
                 [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
             for name in names:
                 assert name.split(".")[0] in ALLOWED_IMPORTS, (path, name)
+
+
+@pytest.mark.parametrize("service", SERVICES)
+def test_build_context_holds_what_the_image_copies(service) -> None:
+    """.dockerignore keeps the context small (no .venv, no state) but lets every COPY source in."""
+    lines = [line for line in (REPO / ".dockerignore").read_text().splitlines() if line and line[0] != "#"]
+    assert lines[0] == "*"
+    allowed = [line[1:] for line in lines[1:] if line.startswith("!")]
+    sources = {source for line in copy_sources(service) for source in line}
+    assert all(any(fnmatch.fnmatchcase(source, pattern) for pattern in allowed) for source in sources), sources
 
 
 def copy_sources(service: str) -> list[list[str]]:
