@@ -36,8 +36,17 @@ INVALID = {
         {"name": "o", "lines": [{"product_id": str(uuid.uuid4()), "quantity": 1}], "order_id": "x"},
     ],
 }
+
+
 def test_tiers_are_tenantforms() -> None:
     assert common.TIERS == tuple(t.value for t in Tier)
+
+
+@pytest.mark.parametrize("tier", [t.value for t in Tier])
+def test_every_tier_is_served(tier, clients) -> None:
+    for service in SERVICES:
+        response = clients[(service, "acme")].get(url(service), headers=headers("acme", tier))
+        assert response.status_code == 200, response.text
 
 
 @pytest.mark.parametrize("service", SERVICES)
