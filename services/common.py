@@ -58,8 +58,11 @@ class Settings:
     def from_environ(cls, table_env: str, environ: Mapping[str, str]) -> "Settings":
         def required(*names: str) -> str:
             for name in names:
-                if environ.get(name, "").strip():
-                    return environ[name].strip()
+                value = environ.get(name, "")
+                if value != value.strip():
+                    raise ConfigurationError(f"environment variable {name} has surrounding whitespace")
+                if value:
+                    return value
             raise ConfigurationError(f"environment variable {' or '.join(names)} is not set")
 
         return cls(tenant_id=required(TENANT_ENV), table_name=required(table_env),

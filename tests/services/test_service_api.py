@@ -63,10 +63,14 @@ def test_probes(service, clients, make_client) -> None:
     assert (failed.status_code, failed.json()) == (503, {"detail": "the data store is unavailable"})
 
 
-@pytest.mark.parametrize("variable", ["TENANT_ID", "AWS_REGION"])
-def test_incomplete_environment_refuses_to_start(variable, aws, moto_endpoint) -> None:
+@pytest.mark.parametrize("variable", ["TENANT_ID", "PRODUCT_TABLE_NAME", "AWS_REGION"])
+@pytest.mark.parametrize("value", [None, "", "acme\n"])
+def test_incomplete_environment_refuses_to_start(variable, value, aws, moto_endpoint) -> None:
     environ = service_environ("product", "acme", moto_endpoint)
-    del environ[variable]
+    if value is None:
+        del environ[variable]
+    else:
+        environ[variable] = value
     with pytest.raises(common.ConfigurationError, match=variable):
         SERVICES["product"].create_app(environ=environ, session=aws)
 
