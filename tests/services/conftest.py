@@ -1,0 +1,68 @@
+"""Fixtures for the service tests: a real moto server on 127.0.0.1, the tables with the key
+schema the modules synthesise (support.py parses it from their source), emptied before each
+test, and in-process clients of the product and order services of two tenants, acme and globex.
+
+No environment variable of the test process is changed: each app gets its own environ mapping
+and a boto3 session with moto's dummy credentials.
+"""
+
+from __future__ import annotations
+
+from typing import Callable, Iterator
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+from moto.server import ThreadedMotoServer
+
+from tests.services.support import (ORDER_SCHEMA, PLATFORM, PRODUCT_SCHEMA, SERVICES, TENANTS, free_port,
+                                    service_environ, table_items, table_name)
+
+@pytest.fixture(scope="session")
+def moto_endpoint() -> Iterator[str]:
+    port = free_port()
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def aws() -> boto3.session.Session:
+    return boto3.session.Session(aws_access_key_id="testing", aws_secret_access_key="testing",
+                                 region_name=PLATFORM.region)
+
+
+@pytest.fixture(scope="session")
+def dynamodb(aws, moto_endpoint):
+    resource = aws.resource("dynamodb", endpoint_url=moto_endpoint)
+    resource.create_table(TableName=PLATFORM.product_table_name, BillingMode="PAY_PER_REQUEST", **PRODUCT_SCHEMA)
+    for tenant in TENANTS:
+        resource.create_table(TableName=table_name("order", tenant), BillingMode="PAY_PER_REQUEST", **ORDER_SCHEMA)
+    return resource
+
+
+@pytest.fixture(autouse=True)
+def empty_tables(dynamodb) -> None:
+    for name in {table_name(s, t) for s in SERVICES for t in TENANTS}:
+        table = dynamodb.Table(name)
+        keys = [k["AttributeName"] for k in table.key_schema]
+        with table.batch_writer() as batch:
+            for item in table_items(dynamodb, name):
+                batch.delete_item(Key={k: item[k] for k in keys})
+
+
+@pytest.fixture(scope="session")
+def make_client(aws, moto_endpoint) -> Callable[..., TestClient]:
+    def make(service: str, tenant: str, **overrides: str) -> TestClient:
+        environ = service_environ(service, tenant, moto_endpoint, **overrides)
+        return TestClient(SERVICES[service].create_app(environ=environ, session=aws))
+    return make
+
+
+@pytest.fixture(scope="session")
+def clients(make_client, dynamodb) -> dict[tuple[str, str], TestClient]:
+    """(service, tenant) -> the client of that tenant's deployment of the service."""
+    return {(service, tenant): make_client(service, tenant) for service in SERVICES for tenant in TENANTS}
