@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from tenantform.errors import TenantformError
+from tenantform.names import EXAMPLE_ACCOUNT_ID
 
 EXCEPTIONS_FILE = "security-exceptions.toml"
 CHECKOV_EXTRA = "checkov"
 TOOLS = ("checkov", "parliament", "kubernetes")
-ACCOUNT = "123456789012"  # placeholder account of rendered ARNs (moto's default account too)
+ACCOUNT = EXAMPLE_ACCOUNT_ID  # placeholder account of rendered ARNs
 
 # -- the tenant isolation contract -----------------------------------------------------------------
 # Item-level DynamoDB actions whose requests always carry the partition key, so that
