@@ -695,6 +695,29 @@ class Prepared:
     """Violations of the tenant isolation contract in the rendered policies."""
 
 
+CHECK_STATE_BUCKET = "tenantform-state-check-only"
+"""The backend bucket `invoke check` renders the aws build with when no AWS account is reachable
+(CI): the checks read resources, never the backend, so the name changes no finding."""
+
+
+def _renderable(project: Any, say: Callable[[str], None]) -> Any:
+    """The project itself, or, on the aws target without credentials and without a configured
+    bucket, a copy rendered with CHECK_STATE_BUCKET (the default name needs the account id)."""
+    from dataclasses import replace
+
+    from tenantform.project import Project
+    from tenantform.targets import TargetKind
+
+    if project.settings.target is not TargetKind.AWS or project.settings.state_bucket:
+        return project
+    try:
+        project.target.state_bucket
+        return project
+    except TenantformError as exc:
+        say(f"{exc}: rendering the aws build with state bucket {CHECK_STATE_BUCKET!r} (no check reads it)")
+        return Project(replace(project.settings, state_bucket=CHECK_STATE_BUCKET), platform=project.platform)
+
+
 def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Prepared:
     """Synthesise everything (module, platform workspaces, every tenant root), instantiate the
     module once per tier, and write the checkov scan copies. Writes only under cdktf.out/ and
@@ -707,6 +730,7 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
     from tenantform.tenant import Tenant
     from tenantform.tiers import Tier
 
+    project = _renderable(project, say)
     result = workflows.synth_all(project, say=say)
     version = result["module_version"]
     platform = project.platform
@@ -766,6 +790,14 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
             trust, oidc_provider_arn=infra_values["oidc_provider_arn"],
             oidc_provider_url=infra_values["oidc_provider_url"], namespace=names.namespace,
             service_account=names.service_account)]
+    # Every synthesised module version as it is (variables unresolved): the current one and any
+    # older version a tenant is still pinned to (fleet rollouts).
+    for version_dir in sorted(p for p in (project.settings.out_dir / "modules").glob("*") if p.is_dir()):
+        for layer in (INFRA, APPS):
+            module_file = version_dir / layer / "cdk.tf.json"
+            if module_file.is_file():
+                name = f"module-{layer}-version-{version_dir.name}"
+                targets[name] = write(f"scan/{name}", scannable(json.loads(module_file.read_text(encoding="utf-8"))))
     for tenant in project.registry.all():
         for layer in (INFRA, APPS):
             workspace = tenant_names(tenant.id, platform_name=platform.name).workspace(layer)

@@ -22,6 +22,17 @@ from tenantform.tiers import profile
 class Variable:
     type: str
     description: str
+    validation: tuple[tuple[str, str], ...] = ()
+    """(condition, error message) pairs terraform checks on every value; `{var}` in a condition
+    stands for the variable's reference."""
+
+
+def pinned_image(description: str) -> Variable:
+    """An image variable that refuses `:latest` and a missing tag: `<repository>:<tag>` or `@sha256:<digest>`."""
+    return Variable("string", description, validation=((
+        '${can(regex("^[^@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$", {var})) '
+        '&& !endswith({var}, ":latest")}',
+        "The image must name a release tag (not latest) or a sha256 digest."),))
 
 
 INFRA_VARIABLES: dict[str, Variable] = {
@@ -84,8 +95,8 @@ APPS_VARIABLES: dict[str, Variable] = {
     "min_replicas": Variable("number", "Replicas of each service, and the HPA minimum."),
     "max_replicas": Variable("number", "HPA maximum."),
     "hpa_cpu_utilization": Variable("number", "HPA target average CPU utilisation, percent."),
-    "product_image": Variable("string", "Image of the product service."),
-    "order_image": Variable("string", "Image of the order service."),
+    "product_image": pinned_image("Image of the product service: a release tag (not latest) or a digest."),
+    "order_image": pinned_image("Image of the order service: a release tag (not latest) or a digest."),
     "order_table_name": Variable("string", "The tenant's order table (environment of the order service)."),
     "product_table_name": Variable("string", "The pooled product table (environment of the product service)."),
     "ingress_class_name": Variable("string", "IngressClass of the platform's ingress controller."),

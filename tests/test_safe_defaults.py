@@ -87,3 +87,31 @@ def test_no_localhost_callback_on_any_target(tmp_path: Path) -> None:
             assert len(urls) == 1 and urls[0].startswith("https://") and "localhost" not in urls[0], urls
     assert infra_inputs(tenant, PlatformConfig(domain="saas.example.com"))["callback_urls"] == \
         ["https://acme.app.saas.example.com/"]
+
+
+@pytest.mark.parametrize(("image", "accepted"), [
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/tenantform/product:1.0.0", True),
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/tenantform/product@sha256:" + "a" * 64, True),
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/tenantform/product:latest", False),
+    ("123456789012.dkr.ecr.us-east-1.amazonaws.com/tenantform/product", False),
+    ("registry.example.com:5000/product", False),
+    ("product:", False),
+])
+def test_the_image_variables_refuse_latest_and_untagged_images(tmp_path: Path, image: str, accepted: bool) -> None:
+    """The module's image variable validation, evaluated by terraform (console on a scratch root)."""
+    import json
+    import os
+    import subprocess
+
+    from tenantform.module_schema import APPS_VARIABLES
+    from tests.conftest import require_terraform
+
+    for name in ("product_image", "order_image"):
+        ((condition, message),) = APPS_VARIABLES[name].validation
+        assert "latest" in message
+        (tmp_path / "main.tf.json").write_text(json.dumps({"locals": {
+            "image": image.replace("${", "$${"), "ok": condition.replace("{var}", "local.image")}}), encoding="utf-8")
+        proc = subprocess.run([require_terraform(), "console"], input="local.ok\n", cwd=tmp_path, capture_output=True,
+                              text=True, timeout=120, env={k: v for k, v in os.environ.items() if not k.startswith("TF_")})
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.strip() == ("true" if accepted else "false"), (image, proc.stdout)

@@ -1,0 +1,29 @@
+"""`invoke check --target aws` builds what users deploy without an AWS account, and scans every
+synthesised module version as it is (variables unresolved) besides the per-tier instances."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+
+from tests.conftest import REPO, Cli
+
+
+@pytest.mark.integration
+def test_check_renders_the_aws_build_without_credentials_and_scans_module_versions(fresh_project: Cli) -> None:
+    shutil.copy2(REPO / "security-exceptions.toml", fresh_project.project_dir / "security-exceptions.toml")
+    no_aws = {"AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "", "AWS_CONFIG_FILE": "/nonexistent",
+              "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_EC2_METADATA_DISABLED": "true"}
+    proc = fresh_project.run("check", "--target", "aws", "--only", "parliament", env_overrides=no_aws, check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "rendering the aws build with state bucket 'tenantform-state-check-only'" in proc.stderr
+    scan = fresh_project.project_dir / ".tenantform" / "check" / "scan"
+    modules = sorted(p.name for p in (fresh_project.project_dir / "cdktf.out" / "modules").iterdir())
+    assert len(modules) == 1
+    assert {p.name for p in scan.iterdir()} == {
+        "platform", "platform-k8s", *(f"module-{layer}-{tier}" for layer in ("infra", "apps")
+                                      for tier in ("basic", "standard", "premium", "platinum")),
+        f"module-infra-version-{modules[0]}", f"module-apps-version-{modules[0]}"}
+    backend = (fresh_project.project_dir / "cdktf.out" / "workspaces" / "platform" / "cdk.tf.json").read_text()
+    assert '"bucket": "tenantform-state-check-only"' in backend
