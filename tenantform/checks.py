@@ -416,6 +416,8 @@ class Exception_:
     target: str
     resource: str
     reason: str
+    builds: tuple[str, ...] = ()
+    """The targets whose build the entry applies to (`builds = ["aws", "tfc"]`); empty: every build."""
 
     def matches(self, finding: "Finding") -> bool:
         return (fnmatch.fnmatchcase(finding.check, self.check)
@@ -428,7 +430,8 @@ class Exception_:
 
 def load_exceptions(path: Path) -> list[Exception_]:
     """`security-exceptions.toml`: `[[checkov]]` and `[[parliament]]` tables, each with `check`,
-    `target` (workspace or module instance, glob), `resource` (address or policy, glob), `reason`."""
+    `target` (workspace or module instance, glob), `resource` (address or policy, glob), `reason`,
+    and optionally `builds` (the targets whose build it applies to)."""
     if not path.is_file():
         return []
     try:
@@ -442,12 +445,17 @@ def load_exceptions(path: Path) -> list[Exception_]:
     for tool, items in data.items():
         for index, item in enumerate(items, start=1):
             missing = [key for key in ("check", "target", "resource", "reason") if not str(item.get(key, "")).strip()]
-            extra = sorted(set(item) - {"check", "target", "resource", "reason"})
+            extra = sorted(set(item) - {"check", "target", "resource", "reason", "builds"})
             if missing or extra:
                 raise TenantformError(f"{path}: [[{tool}]] entry {index} ({item.get('check', '?')}): "
                                       + (f"missing {', '.join(missing)}" if missing else f"unknown key {extra[0]!r}")
                                       + "; every entry needs check, target, resource and a reason")
-            entries.append(Exception_(tool, item["check"], item["target"], item["resource"], item["reason"].strip()))
+            builds = item.get("builds", [])
+            if not isinstance(builds, list) or not set(builds) <= {"local", "aws", "tfc"}:
+                raise TenantformError(f"{path}: [[{tool}]] entry {index} ({item['check']}): builds is {builds!r}; "
+                                      "allowed: a list of local, aws, tfc")
+            entries.append(Exception_(tool, item["check"], item["target"], item["resource"], item["reason"].strip(),
+                                      tuple(builds)))
     return entries
 
 
@@ -815,7 +823,9 @@ def run_all(project: Any, *, tools: Sequence[str] = TOOLS, say: Callable[[str], 
     unknown = sorted(set(tools) - set(TOOLS))
     if unknown:
         raise TenantformError(f"unknown check {unknown[0]!r}; known: {', '.join(TOOLS)}")
-    exceptions = load_exceptions(exceptions_path or project.settings.project_dir / EXCEPTIONS_FILE)
+    build = project.settings.target.value
+    exceptions = [e for e in load_exceptions(exceptions_path or project.settings.project_dir / EXCEPTIONS_FILE)
+                  if not e.builds or build in e.builds]
     prepared = prepare(project, say=say)
     reports: list[ToolReport] = []
     isolation = ToolReport("isolation", checked=2 * len(prepared.tier_instances["infra"]))

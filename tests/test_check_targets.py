@@ -27,3 +27,19 @@ def test_check_renders_the_aws_build_without_credentials_and_scans_module_versio
         f"module-infra-version-{modules[0]}", f"module-apps-version-{modules[0]}"}
     backend = (fresh_project.project_dir / "cdktf.out" / "workspaces" / "platform" / "cdk.tf.json").read_text()
     assert '"bucket": "tenantform-state-check-only"' in backend
+
+
+def test_an_exception_can_be_limited_to_the_builds_it_applies_to(tmp_path) -> None:  # noqa: ANN001
+    from tenantform.checks import load_exceptions
+    from tenantform.errors import TenantformError
+
+    path = tmp_path / "security-exceptions.toml"
+    path.write_text('[[checkov]]\ncheck = "CKV2_AWS_15"\ntarget = "platform"\nresource = "x"\n'
+                    'builds = ["aws", "tfc"]\nreason = "r"\n', encoding="utf-8")
+    (entry,) = load_exceptions(path)
+    assert entry.builds == ("aws", "tfc")
+    path.write_text(path.read_text(encoding="utf-8").replace('["aws", "tfc"]', '["prod"]'), encoding="utf-8")
+    with pytest.raises(TenantformError, match=r"builds is \['prod'\]; allowed: a list of local, aws, tfc"):
+        load_exceptions(path)
+    shipped = {e.check: e.builds for e in load_exceptions(REPO / "security-exceptions.toml")}
+    assert shipped["CKV2_AWS_15"] == ("aws", "tfc") and shipped["CKV_AWS_119"] == ()
