@@ -57,7 +57,7 @@ def main() -> None:
         }
         baseline = {name: timed(cmd, cwd=workspace, env=env) for name, cmd in steps.items()}
         timed([tf, "destroy", "-auto-approve", "-input=false", "-no-color"], cwd=workspace, env=env)
-        delete_state_objects(project.target.client("s3"), project.settings.state_bucket, "tenants/bench/")
+        delete_state_objects(project.target.client("s3"), project.target.state_bucket, "tenants/bench/")
         shutil.rmtree(workspace)
 
         started = time.monotonic()

@@ -245,9 +245,9 @@ class TenantInfra(Construct):
             table_name=inputs["catalogue_table_name"],
             hash_key="tenant_id",
             item=Fn.jsonencode({
-                "tenant_id": {"S": inputs["tenant_id"]},
-                "company_name": {"S": inputs["company_name"]},
-                "tier": {"S": inputs["tier"]},
+                "tenant_id": {"S": in_expression(inputs["tenant_id"])},
+                "company_name": {"S": in_expression(inputs["company_name"])},
+                "tier": {"S": in_expression(inputs["tier"])},
                 "user_pool_id": {"S": self.user_pool.id},
                 "app_client_id": {"S": self.app_client.id},
                 "user_pool_domain": {"S": self.domain.domain},
@@ -277,6 +277,18 @@ def when(condition: Any, then: Any, otherwise: Any) -> Any:
         return then if condition else otherwise
     value = Fn.conditional(condition, then, otherwise)
     return Token.as_number(value) if isinstance(then, int) else value
+
+
+def in_expression(value: Any) -> Any:
+    """A literal input placed inside a CDKTF function call (`${jsonencode({...})}`): there it is an
+    HCL string literal, not a JSON string. Literal inputs arrive escaped for JSON (`$${`, `%%{`;
+    roots.escape); CDKTF itself turns `${` into `$${` inside expressions but leaves quotes,
+    backslashes and `%{` alone, so undo the JSON escape and apply the HCL one. Variables
+    (the shared module) pass through untouched."""
+    if not isinstance(value, str) or Token.is_unresolved(value):
+        return value
+    plain = value.replace("$${", "${").replace("%%{", "%{")
+    return plain.replace("\\", "\\\\").replace('"', '\\"').replace("%{", "%%{")
 
 
 def named(element: E) -> E:

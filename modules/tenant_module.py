@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Any, Callable, Mapping
 
-from cdktf import TerraformOutput, TerraformStack, TerraformVariable, Token
+from cdktf import TerraformOutput, TerraformStack, TerraformVariable, TerraformVariableValidationConfig, Token
 from constructs import Construct
 
 from modules.tenant_infra import TenantInfra
@@ -24,7 +24,10 @@ def variable_inputs(scope: Construct, variables: Mapping[str, Variable]) -> dict
     values: dict[str, Any] = {}
     for name, spec in variables.items():
         var = TerraformVariable(scope, f"var_{name}", type=spec.type, description=spec.description,
-                                nullable=False)
+                                nullable=False, validation=[
+                                    TerraformVariableValidationConfig(
+                                        condition=condition.replace("{var}", f"var.{name}"), error_message=message)
+                                    for condition, message in spec.validation] or None)
         var.override_logical_id(name)
         if spec.type == "bool":
             values[name] = var.boolean_value

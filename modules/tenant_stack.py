@@ -13,6 +13,7 @@ from constructs import Construct
 from modules.tenant_infra import TenantInfra
 from tenantform.module_schema import infra_inputs
 from tenantform.platform_config import PlatformConfig
+from tenantform.roots import escape
 from tenantform.synthesis import AppConfig
 from tenantform.tenant import Tenant
 
@@ -22,7 +23,8 @@ class TenantStack(TerraformStack):
                  config: AppConfig) -> None:
         super().__init__(scope, stack_id)
         AwsProvider(self, "aws", region=platform.region)
-        self.infra = TenantInfra(self, "tenant", inputs=infra_inputs(tenant, platform, platform_refs=False),
+        # Literal inputs are data: escaped like a root's (`${`, `%{`, keys included)
+        self.infra = TenantInfra(self, "tenant", inputs=escape(infra_inputs(tenant, platform, platform_refs=False)),
                                  ignore_emulator_drift=config.emulator)
         for name, value in self.infra.outputs().items():
             TerraformOutput(self, name, value=value)

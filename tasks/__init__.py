@@ -114,17 +114,21 @@ def synth(c: Context, target=None):  # noqa: ANN001
                   f"{result['seconds']:.1f} s in all. Output: {proj.settings.out_dir}")
 
 
-@task(help={"target": "aws (creates the bucket in the account) or local (in the emulator)"})
+@task(positional=["target"], help={"target": "aws (creates the bucket in the account) or local (in the emulator)"})
 def bootstrap(c: Context, target=None):  # noqa: ANN001
     """Create the state bucket (versioned, KMS-encrypted, private, TLS-only) or re-apply its protections."""
-    proj = project(c, target=target)
-    created = run(lambda: workflows.bootstrap(proj))
-    console.print(f"state bucket {proj.settings.state_bucket}: {'created' if created else 'exists'}; "
-                  "versioning, encryption and public access block applied"
-                  + ("" if proj.settings.target.value == "local" else ", TLS-only policy applied"))
+    proj = project(c, target=keyword_words({"target": target})["target"])
+    result = run(lambda: workflows.bootstrap(proj))
+    console.print(f"state bucket {result.bucket}: {'created' if result.created else 'exists'}")
+    for change in result.changes:
+        console.print(f"  {change}")
+    if not result.changes:
+        console.print("  nothing to change: every protection was in place")
+    for skipped in result.skipped:
+        console.print(f"  not applied on this target: {skipped}")
 
 
-REQUIRED_POSITIONAL.update({"onboard": (), "update": (), "offboard": ()})
+REQUIRED_POSITIONAL.update({"onboard": (), "update": (), "offboard": (), "bootstrap": ()})
 
 ns = Collection(onboard, update, offboard, tenants, synth, bootstrap)
 

@@ -37,11 +37,12 @@ from pathlib import Path
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from tenantform.errors import TenantformError
+from tenantform.names import EXAMPLE_ACCOUNT_ID
 
 EXCEPTIONS_FILE = "security-exceptions.toml"
 CHECKOV_EXTRA = "checkov"
 TOOLS = ("checkov", "parliament", "kubernetes")
-ACCOUNT = "123456789012"  # placeholder account of rendered ARNs (moto's default account too)
+ACCOUNT = EXAMPLE_ACCOUNT_ID  # placeholder account of rendered ARNs
 
 # -- the tenant isolation contract -----------------------------------------------------------------
 # Item-level DynamoDB actions whose requests always carry the partition key, so that
@@ -415,6 +416,8 @@ class Exception_:
     target: str
     resource: str
     reason: str
+    builds: tuple[str, ...] = ()
+    """The targets whose build the entry applies to (`builds = ["aws", "tfc"]`); empty: every build."""
 
     def matches(self, finding: "Finding") -> bool:
         return (fnmatch.fnmatchcase(finding.check, self.check)
@@ -427,7 +430,8 @@ class Exception_:
 
 def load_exceptions(path: Path) -> list[Exception_]:
     """`security-exceptions.toml`: `[[checkov]]` and `[[parliament]]` tables, each with `check`,
-    `target` (workspace or module instance, glob), `resource` (address or policy, glob), `reason`."""
+    `target` (workspace or module instance, glob), `resource` (address or policy, glob), `reason`,
+    and optionally `builds` (the targets whose build it applies to)."""
     if not path.is_file():
         return []
     try:
@@ -441,12 +445,17 @@ def load_exceptions(path: Path) -> list[Exception_]:
     for tool, items in data.items():
         for index, item in enumerate(items, start=1):
             missing = [key for key in ("check", "target", "resource", "reason") if not str(item.get(key, "")).strip()]
-            extra = sorted(set(item) - {"check", "target", "resource", "reason"})
+            extra = sorted(set(item) - {"check", "target", "resource", "reason", "builds"})
             if missing or extra:
                 raise TenantformError(f"{path}: [[{tool}]] entry {index} ({item.get('check', '?')}): "
                                       + (f"missing {', '.join(missing)}" if missing else f"unknown key {extra[0]!r}")
                                       + "; every entry needs check, target, resource and a reason")
-            entries.append(Exception_(tool, item["check"], item["target"], item["resource"], item["reason"].strip()))
+            builds = item.get("builds", [])
+            if not isinstance(builds, list) or not set(builds) <= {"local", "aws", "tfc"}:
+                raise TenantformError(f"{path}: [[{tool}]] entry {index} ({item['check']}): builds is {builds!r}; "
+                                      "allowed: a list of local, aws, tfc")
+            entries.append(Exception_(tool, item["check"], item["target"], item["resource"], item["reason"].strip(),
+                                      tuple(builds)))
     return entries
 
 
@@ -694,6 +703,29 @@ class Prepared:
     """Violations of the tenant isolation contract in the rendered policies."""
 
 
+CHECK_STATE_BUCKET = "tenantform-state-check-only"
+"""The backend bucket `invoke check` renders the aws build with when no AWS account is reachable
+(CI): the checks read resources, never the backend, so the name changes no finding."""
+
+
+def _renderable(project: Any, say: Callable[[str], None]) -> Any:
+    """The project itself, or, on the aws target without credentials and without a configured
+    bucket, a copy rendered with CHECK_STATE_BUCKET (the default name needs the account id)."""
+    from dataclasses import replace
+
+    from tenantform.project import Project
+    from tenantform.targets import TargetKind
+
+    if project.settings.target is not TargetKind.AWS or project.settings.state_bucket:
+        return project
+    try:
+        project.target.state_bucket
+        return project
+    except TenantformError as exc:
+        say(f"{exc}: rendering the aws build with state bucket {CHECK_STATE_BUCKET!r} (no check reads it)")
+        return Project(replace(project.settings, state_bucket=CHECK_STATE_BUCKET), platform=project.platform)
+
+
 def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Prepared:
     """Synthesise everything (module, platform workspaces, every tenant root), instantiate the
     module once per tier, and write the checkov scan copies. Writes only under cdktf.out/ and
@@ -706,6 +738,7 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
     from tenantform.tenant import Tenant
     from tenantform.tiers import Tier
 
+    project = _renderable(project, say)
     result = workflows.synth_all(project, say=say)
     version = result["module_version"]
     platform = project.platform
@@ -765,6 +798,14 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
             trust, oidc_provider_arn=infra_values["oidc_provider_arn"],
             oidc_provider_url=infra_values["oidc_provider_url"], namespace=names.namespace,
             service_account=names.service_account)]
+    # Every synthesised module version as it is (variables unresolved): the current one and any
+    # older version a tenant is still pinned to (fleet rollouts).
+    for version_dir in sorted(p for p in (project.settings.out_dir / "modules").glob("*") if p.is_dir()):
+        for layer in (INFRA, APPS):
+            module_file = version_dir / layer / "cdk.tf.json"
+            if module_file.is_file():
+                name = f"module-{layer}-version-{version_dir.name}"
+                targets[name] = write(f"scan/{name}", scannable(json.loads(module_file.read_text(encoding="utf-8"))))
     for tenant in project.registry.all():
         for layer in (INFRA, APPS):
             workspace = tenant_names(tenant.id, platform_name=platform.name).workspace(layer)
@@ -782,7 +823,9 @@ def run_all(project: Any, *, tools: Sequence[str] = TOOLS, say: Callable[[str], 
     unknown = sorted(set(tools) - set(TOOLS))
     if unknown:
         raise TenantformError(f"unknown check {unknown[0]!r}; known: {', '.join(TOOLS)}")
-    exceptions = load_exceptions(exceptions_path or project.settings.project_dir / EXCEPTIONS_FILE)
+    build = project.settings.target.value
+    exceptions = [e for e in load_exceptions(exceptions_path or project.settings.project_dir / EXCEPTIONS_FILE)
+                  if not e.builds or build in e.builds]
     prepared = prepare(project, say=say)
     reports: list[ToolReport] = []
     isolation = ToolReport("isolation", checked=2 * len(prepared.tier_instances["infra"]))

@@ -23,7 +23,6 @@ from tenantform.errors import TenantformError
 
 LOCAL_ACCESS_KEY = "test"
 LOCAL_SECRET_KEY = "test"
-LOCAL_ACCOUNT_ID = "123456789012"  # moto's default account
 
 
 @dataclass(frozen=True)

@@ -11,8 +11,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from tenantform.contract import remote_state_ref, usage_plan_ref
-from tenantform.names import APPS, INFRA, tenant_names
+from tenantform.contract import Ref, remote_state_ref, usage_plan_ref
+from tenantform.names import APPS, EXAMPLE_ACCOUNT_ID, INFRA, tenant_names
 from tenantform.platform_config import PlatformConfig
 from tenantform.tenant import Tenant
 from tenantform.tiers import profile
@@ -22,6 +22,17 @@ from tenantform.tiers import profile
 class Variable:
     type: str
     description: str
+    validation: tuple[tuple[str, str], ...] = ()
+    """(condition, error message) pairs terraform checks on every value; `{var}` in a condition
+    stands for the variable's reference."""
+
+
+def pinned_image(description: str) -> Variable:
+    """An image variable that refuses `:latest` and a missing tag: `<repository>:<tag>` or `@sha256:<digest>`."""
+    return Variable("string", description, validation=((
+        '${can(regex("^[^@]+(:[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}|@sha256:[a-f0-9]{64})$", {var})) '
+        '&& !endswith({var}, ":latest")}',
+        "The image must name a release tag (not latest) or a sha256 digest."),))
 
 
 INFRA_VARIABLES: dict[str, Variable] = {
@@ -84,8 +95,8 @@ APPS_VARIABLES: dict[str, Variable] = {
     "min_replicas": Variable("number", "Replicas of each service, and the HPA minimum."),
     "max_replicas": Variable("number", "HPA maximum."),
     "hpa_cpu_utilization": Variable("number", "HPA target average CPU utilisation, percent."),
-    "product_image": Variable("string", "Image of the product service."),
-    "order_image": Variable("string", "Image of the order service."),
+    "product_image": pinned_image("Image of the product service: a release tag (not latest) or a digest."),
+    "order_image": pinned_image("Image of the order service: a release tag (not latest) or a digest."),
     "order_table_name": Variable("string", "The tenant's order table (environment of the order service)."),
     "product_table_name": Variable("string", "The pooled product table (environment of the product service)."),
     "ingress_class_name": Variable("string", "IngressClass of the platform's ingress controller."),
@@ -117,10 +128,6 @@ def infra_inputs(tenant: Tenant, platform: PlatformConfig, *, platform_refs: boo
     """
     names = tenant_names(tenant.id, platform_name=platform.name)
     tier = profile(tenant.tier)
-    if platform.domain:
-        callback_urls = [f"https://{names.host(platform.domain)}/"]
-    else:
-        callback_urls = ["http://localhost:4200/"]
     values: dict[str, Any] = {
         "tenant_id": tenant.id,
         "tier": tenant.tier.value,
@@ -134,7 +141,7 @@ def infra_inputs(tenant: Tenant, platform: PlatformConfig, *, platform_refs: boo
         "user_pool_name": names.user_pool,
         "user_pool_domain": names.user_pool_domain,
         "app_client_name": names.app_client,
-        "callback_urls": callback_urls,
+        "callback_urls": [],  # below: the tenant's own host, or the app distribution's
         "enable_point_in_time_recovery": tier.enable_point_in_time_recovery,
         "enable_deletion_protection": (tier.enable_deletion_protection if deletion_protection is None
                                        else deletion_protection),
@@ -154,11 +161,17 @@ def infra_inputs(tenant: Tenant, platform: PlatformConfig, *, platform_refs: boo
             "hosted_zone_id": "Z0EXAMPLE" if platform.domain else "",
             "app_distribution_domain_name": "d111111abcdef8.cloudfront.net",
             "app_distribution_hosted_zone_id": "Z2FDTNDATAQYW2",
-            "oidc_provider_arn": "arn:aws:iam::123456789012:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
+            "oidc_provider_arn": f"arn:aws:iam::{EXAMPLE_ACCOUNT_ID}:oidc-provider/oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
             "oidc_provider_url": "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
-            "product_table_arn": f"arn:aws:dynamodb:{platform.region}:123456789012:table/{platform.product_table_name}",
+            "product_table_arn": f"arn:aws:dynamodb:{platform.region}:{EXAMPLE_ACCOUNT_ID}:table/{platform.product_table_name}",
             "catalogue_table_name": platform.catalogue_table_name,
         })
+    # The OAuth callback is where the tenant's SPA is served: `<tenant>.app.<domain>`, or without a
+    # domain the app distribution's own *.cloudfront.net name. Never a localhost URL: a client
+    # that redirects to localhost hands codes to whatever listens on the user's machine.
+    app_host = names.host(platform.domain) if platform.domain else values["app_distribution_domain_name"]
+    url = f"https://{app_host}/"
+    values["callback_urls"] = [Ref(url) if isinstance(app_host, Ref) else url]
     assert set(values) == set(INFRA_VARIABLES), set(values) ^ set(INFRA_VARIABLES)
     return values
 

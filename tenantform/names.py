@@ -11,6 +11,9 @@ from dataclasses import dataclass
 
 from tenantform.tenant import validate_tenant_id
 
+EXAMPLE_ACCOUNT_ID = "123456789012"
+"""The account of rendered example ARNs (stand-alone stacks, `invoke check`); moto's default account."""
+
 INFRA = "infra"
 APPS = "apps"
 LAYERS = (INFRA, APPS)

@@ -70,11 +70,16 @@ class PlatformConfig:
     """EKS control-plane version, pinned; one of the versions tenantform/pins.py has an autoscaler for."""
     enable_endpoint_private_access: bool = True
     """Reach the Kubernetes API from inside the VPC (nodes use it)."""
-    enable_endpoint_public_access: bool = True
-    """Reach the Kubernetes API from outside the VPC (from `endpoint_public_access_cidrs`). Turn off
-    for a private-only cluster: then terraform for `platform-k8s` must run inside the VPC."""
-    endpoint_public_access_cidrs: tuple[str, ...] = ("0.0.0.0/0",)
-    """Source CIDRs allowed to the public endpoint (ignored when the public endpoint is off)."""
+    enable_endpoint_public_access: bool = False
+    """Reach the Kubernetes API from outside the VPC, from `endpoint_public_access_cidrs` only. Off
+    (the default): a private cluster, so terraform for `platform-k8s` and the tenants' apps layers
+    runs inside the VPC (or over a VPN / Direct Connect)."""
+    endpoint_public_access_cidrs: tuple[str, ...] = ()
+    """Source CIDRs allowed to the public endpoint (your CI runners and operators), required when it
+    is on. 0.0.0.0/0 is refused unless `endpoint_public_access_open_reason` says why."""
+    endpoint_public_access_open_reason: str = ""
+    """Why the public endpoint may be open to 0.0.0.0/0 (the API still requires IAM authentication);
+    without a reason such a CIDR is refused."""
     cluster_log_types: tuple[str, ...] = CLUSTER_LOG_TYPES
     """Control-plane log types sent to CloudWatch: any of api, audit, authenticator,
     controllerManager, scheduler."""
@@ -84,8 +89,8 @@ class PlatformConfig:
     """Envelope-encrypt Kubernetes secrets with a platform KMS key (rotation on)."""
     enable_vpc_cni_addon: bool = True
     """Manage the VPC CNI as an EKS add-on with network-policy enforcement switched on, so the
-    tenants' NetworkPolicies are enforced. Off: the cluster keeps the self-managed CNI EKS installs,
-    which does not enforce NetworkPolicies. The local target turns it off (moto has no add-on API)."""
+    tenants' NetworkPolicies are enforced. The aws and tfc targets refuse false (NetworkPolicies
+    would not be enforced); the local target turns it off itself (moto has no add-on API)."""
     vpc_cni_addon_version: str = ""
     """VPC CNI add-on version, e.g. "v1.19.5-eksbuild.1"; empty: the default version EKS pairs
     with `kubernetes_version` (read when planning)."""
@@ -153,6 +158,23 @@ EMULATOR_UNSUPPORTED: dict[str, str] = {
                                        "does not exist, so attaching it to a target group fails",
 }
 """Switches the local (moto) target turns off, and why. Everything else applies for real."""
+
+
+TARGET_REQUIRED: dict[str, str] = {
+    "enable_vpc_cni_addon": "without the VPC CNI add-on's network-policy agent the tenants' NetworkPolicies "
+                            "would not be enforced (namespaces could reach each other)",
+}
+"""Switches the aws and tfc targets refuse to turn off, and why (the local target turns them off
+itself: EMULATOR_UNSUPPORTED)."""
+
+
+def check_for_target(config: PlatformConfig, target: str, source: str = "platform configuration") -> None:
+    """Refuse settings that are unsafe on a real account: one line naming the field."""
+    if target == "local":
+        return
+    for name, why in TARGET_REQUIRED.items():
+        _require(getattr(config, name), field=name, problem=f"is false on the {target} target: {why}",
+                 allowed="true (only the local target turns it off)", source=source)
 
 
 def field_docs() -> dict[str, str]:
@@ -248,8 +270,15 @@ def validate(config: PlatformConfig, source: str = "platform configuration") -> 
         except ValueError:
             raise InvalidInput(field="endpoint_public_access_cidrs", problem=f"contains {cidr!r}",
                                allowed="IPv4 CIDRs such as 203.0.113.0/24", source=source) from None
-    _require(bool(config.endpoint_public_access_cidrs), field="endpoint_public_access_cidrs",
-             problem="is empty", allowed="at least one CIDR", source=source)
+    if config.enable_endpoint_public_access:
+        _require(bool(config.endpoint_public_access_cidrs), field="endpoint_public_access_cidrs",
+                 problem="is empty while enable_endpoint_public_access is true",
+                 allowed="the CIDRs of your CI runners and operators, such as 203.0.113.0/24", source=source)
+    open_to_all = [c for c in config.endpoint_public_access_cidrs if ipaddress.IPv4Network(c).prefixlen == 0]
+    _require(not open_to_all or bool(config.endpoint_public_access_open_reason.strip()),
+             field="endpoint_public_access_cidrs", problem=f"contains {open_to_all[0] if open_to_all else ''} "
+             "(the Kubernetes API open to the whole internet)",
+             allowed="narrower CIDRs, or endpoint_public_access_open_reason = \"<why>\" to accept it", source=source)
     _require(config.enable_endpoint_private_access or config.enable_endpoint_public_access,
              field="enable_endpoint_private_access", problem="and enable_endpoint_public_access are both false",
              allowed="at least one of the two endpoints", source=source)

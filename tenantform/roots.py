@@ -30,7 +30,10 @@ MODULE_NAME = "tenant"
 
 
 def escape(value: Any) -> Any:
-    """Make data literal in Terraform JSON: `${` and `%{` would otherwise start templates."""
+    """Make data literal in Terraform JSON: `${` and `%{` would otherwise start templates.
+
+    Object keys too: terraform evaluates templates in the keys of a map value (a tag key
+    `${path.cwd}` would become the directory), so every key is escaped like a value."""
     if isinstance(value, Ref):
         return str(value)
     if isinstance(value, str):
@@ -38,7 +41,7 @@ def escape(value: Any) -> Any:
     if isinstance(value, list):
         return [escape(v) for v in value]
     if isinstance(value, dict):
-        return {k: escape(v) for k, v in value.items()}
+        return {escape(k): escape(v) for k, v in value.items()}
     return value
 
 

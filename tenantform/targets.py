@@ -18,9 +18,18 @@ from typing import Any
 from tenantform.errors import InvalidInput, TenantformError
 from tenantform.local import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, LocalAws, MotoServer
 from tenantform.pins import PROVIDER_REQUIREMENTS, REQUIRED_TERRAFORM_VERSION
-from tenantform.platform_config import PlatformConfig
+from tenantform.platform_config import PlatformConfig, check_for_target
+from tenantform.roots import escape
+from tenantform.state_bucket import (
+    BootstrapResult,
+    default_bucket_name,
+    ensure_state_bucket,
+    require_bucket_owner,
+    verify_state_bucket,
+)
 
 MIRROR_ENV = "TENANTFORM_PROVIDER_MIRROR"
+LOCAL_STATE_BUCKET = "tenantform-state"
 # Environment a terraform child must never inherit on the local target: it would send calls,
 # or credentials, to a real account.
 _REAL_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
@@ -43,7 +52,9 @@ class Settings:
 
     project_dir: Path
     target: TargetKind = TargetKind.LOCAL
-    state_bucket: str = "tenantform-state"
+    state_bucket: str | None = None
+    """S3 bucket of every workspace's state. Unset: `tenantform-state` on the local target,
+    `tenantform-state-<account id>-<region>` on the aws target (a name no other account holds)."""
     aws_profile: str | None = None
     provider_mirror: Path | None = None
     kubeconfig: str | None = None
@@ -136,9 +147,17 @@ class Target:
         self.settings = settings
         self.platform = platform
 
+    @property
+    def state_bucket(self) -> str:
+        """The bucket holding every workspace's state: the setting, else this target's default."""
+        return self.settings.state_bucket or self.default_state_bucket()
+
+    def default_state_bucket(self) -> str:
+        return LOCAL_STATE_BUCKET
+
     # -- rendering (pure) ---------------------------------------------------------------------
     def s3_settings(self) -> dict[str, Any]:
-        return {"bucket": self.settings.state_bucket, "region": self.platform.region,
+        return {"bucket": self.state_bucket, "region": self.platform.region,
                 "encrypt": True, "use_lockfile": True}
 
     def terraform_block(self, *, state_key: str, workspace: str, providers: tuple[str, ...]) -> dict[str, Any]:
@@ -153,11 +172,17 @@ class Target:
         return {"backend": "s3", "config": {**self.s3_settings(), "key": state_key}}
 
     def aws_provider(self) -> dict[str, Any]:
-        return {"region": self.platform.region, "default_tags": [{"tags": dict(self.platform.tags)}]}
+        # platform.toml data: escaped (keys and values), as every string a root carries
+        return {"region": self.platform.region, "default_tags": [{"tags": escape(dict(self.platform.tags))}]}
 
     # -- running ------------------------------------------------------------------------------
     def prepare(self) -> None:
         """Make the target usable (start servers, check the state bucket)."""
+
+    def bootstrap(self) -> BootstrapResult:
+        """Create the state bucket with its protections, or re-apply those that are missing."""
+        raise TenantformError(f"the {self.kind.value} target has no state bucket to bootstrap "
+                              "(bootstrap targets: local, aws)")
 
     def terraform_env(self) -> dict[str, str]:
         env = dict(os.environ)
@@ -175,7 +200,7 @@ class Target:
         return self.boto3_session().client(service)
 
     def describe(self) -> str:
-        return f"{self.kind.value} (region {self.platform.region}, state bucket {self.settings.state_bucket})"
+        return f"{self.kind.value} (region {self.platform.region}, state bucket {self.state_bucket})"
 
 
 class LocalTarget(Target):
@@ -207,10 +232,11 @@ class LocalTarget(Target):
                 "s3_use_path_style": True}
 
     def prepare(self) -> None:
-        self._server, _ = self.local.ensure()
-        from tenantform.state_bucket import ensure_state_bucket
+        self.bootstrap()
 
-        ensure_state_bucket(self.client("s3"), self.settings.state_bucket, self.platform.region, tls_only=False)
+    def bootstrap(self) -> BootstrapResult:
+        self._server, _ = self.local.ensure()
+        return ensure_state_bucket(self.client("s3"), self.state_bucket, self.platform.region, tls_only=False)
 
     def _local_aws_env(self) -> dict[str, str]:
         return {"AWS_ACCESS_KEY_ID": LOCAL_ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": LOCAL_SECRET_KEY,
@@ -232,19 +258,46 @@ class LocalTarget(Target):
 
     def describe(self) -> str:
         where = self._server.endpoint if self._server else "not started"
-        return f"local (moto at {where}, region {self.platform.region}, state bucket {self.settings.state_bucket})"
+        return f"local (moto at {where}, region {self.platform.region}, state bucket {self.state_bucket})"
 
 
 class AwsTarget(Target):
+    """A real account. Every S3 call carries ExpectedBucketOwner (this account), and `prepare`
+    refuses a state bucket that lacks a protection before any state is written to it. boto3 and
+    the terraform aws provider both honour AWS_ENDPOINT_URL (the tests point it at moto)."""
+
     kind = TargetKind.AWS
+    BOOTSTRAP = "invoke bootstrap target=aws"
+
+    def __init__(self, settings: Settings, platform: PlatformConfig) -> None:
+        super().__init__(settings, platform)
+        self._account_id: str | None = None
+
+    @property
+    def account_id(self) -> str:
+        """The account of the caller's credentials (STS GetCallerIdentity, asked once)."""
+        if self._account_id is None:
+            from botocore.exceptions import BotoCoreError, ClientError
+
+            try:
+                self._account_id = self.boto3_session().client("sts").get_caller_identity()["Account"]
+            except (BotoCoreError, ClientError) as exc:
+                raise TenantformError(f"cannot tell which AWS account to use ({exc}); configure credentials "
+                                      "(tenantform.aws_profile or the AWS_* variables)") from None
+        return self._account_id
+
+    def default_state_bucket(self) -> str:
+        return default_bucket_name(account_id=self.account_id, region=self.platform.region)
+
+    def client(self, service: str):  # noqa: ANN201
+        client = super().client(service)
+        return require_bucket_owner(client, self.account_id) if service == "s3" else client
 
     def prepare(self) -> None:
-        s3 = self.client("s3")
-        try:
-            s3.head_bucket(Bucket=self.settings.state_bucket)
-        except Exception as exc:  # botocore raises ClientError subclasses per code
-            raise TenantformError(f"state bucket {self.settings.state_bucket!r} is not reachable ({exc}); "
-                                  "create it with `invoke bootstrap --target aws`") from None
+        verify_state_bucket(self.client("s3"), self.state_bucket, fix=self.BOOTSTRAP)
+
+    def bootstrap(self) -> BootstrapResult:
+        return ensure_state_bucket(self.client("s3"), self.state_bucket, self.platform.region, tls_only=True)
 
     def terraform_env(self) -> dict[str, str]:
         env = super().terraform_env()
@@ -255,6 +308,7 @@ class AwsTarget(Target):
 
 
 def make_target(settings: Settings, platform: PlatformConfig) -> Target:
+    check_for_target(platform, settings.target.value, str(settings.platform_config_path))
     if settings.target is TargetKind.LOCAL:
         return LocalTarget(settings, platform)
     if settings.target is TargetKind.AWS:

@@ -17,7 +17,7 @@ from tenantform.names import APPS, INFRA, LAYERS, PLATFORM_STATE_KEY, PLATFORM_W
 from tenantform.project import Project, Say, _quiet
 from tenantform.records import Record
 from tenantform.roots import fingerprint, write_root
-from tenantform.state_bucket import delete_state_objects, list_state_keys
+from tenantform.state_bucket import BootstrapResult, delete_state_objects, list_state_keys
 from tenantform.targets import TargetKind
 from tenantform.tenant import Tenant, validate_tenant_id
 from tenantform.terraform import Changes, Result, exclusive, parse_duration
@@ -59,7 +59,7 @@ def platform_deployed(project: Project) -> bool:
 
         return tfc_target.platform_deployed(project)
     s3 = project.target.client("s3")
-    return bool(list_state_keys(s3, project.settings.state_bucket, PLATFORM_STATE_KEY))
+    return bool(list_state_keys(s3, project.target.state_bucket, PLATFORM_STATE_KEY))
 
 
 def deploy_platform(project: Project, *, say: Say = _quiet, plan_only: bool = False,
@@ -99,14 +99,14 @@ def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False,
     tf.init()
     resources = [a for a in tf.state_list() if not a.startswith("data.") and ".data." not in a]
     description = "\n".join([f"Destroying the platform removes {len(resources)} resources and its state "
-                             f"object s3://{project.settings.state_bucket}/{PLATFORM_STATE_KEY}:"]
+                             f"object s3://{project.target.state_bucket}/{PLATFORM_STATE_KEY}:"]
                             + [f"  - {address}" for address in resources])
     if not confirm(description):
         raise TenantformError("not confirmed: nothing removed")
     say("platform: terraform destroy")
     plan = tf.plan(destroy=True)
     result = tf.apply(destroying=True) if plan.changes.any else plan
-    delete_state_objects(project.target.client("s3"), project.settings.state_bucket, PLATFORM_STATE_KEY)
+    delete_state_objects(project.target.client("s3"), project.target.state_bucket, PLATFORM_STATE_KEY)
     changes = result.changes if result.changes.any else plan.changes
     return LayerOutcome(PLATFORM_WORKSPACE, "destroyed", changes, log=str(result.log))
 
@@ -370,7 +370,7 @@ def plan_offboard(project: Project, tenant_id: str) -> Removal:
         resources[workspace] = [a for a in tf.state_list() if not a.startswith("data.")
                                 and ".data." not in a]
     s3 = project.target.client("s3")
-    state_objects = list_state_keys(s3, project.settings.state_bucket, f"tenants/{tenant.id}/")
+    state_objects = list_state_keys(s3, project.target.state_bucket, f"tenants/{tenant.id}/")
     files = [str(project.registry.path(tenant.id))]
     return Removal(tenant=tenant, resources=resources, state_objects=state_objects, files=files)
 
@@ -384,7 +384,7 @@ def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _
     started = time.monotonic()
     removal = plan_offboard(project, tenant_id)
     tenant = removal.tenant
-    if not confirm(removal.describe().replace("{bucket}", project.settings.state_bucket)):
+    if not confirm(removal.describe().replace("{bucket}", project.target.state_bucket)):
         raise TenantformError("not confirmed: nothing removed")
     names = tenant_names(tenant.id, platform_name=project.platform.name)
     version, _ = project.ensure_modules(say)
@@ -407,8 +407,8 @@ def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _
         else:
             report.layers.append(LayerOutcome(workspace, "absent", note="no resources in state"))
     s3 = project.target.client("s3")
-    report.removed += [f"s3://{project.settings.state_bucket}/{key}" for key in
-                       delete_state_objects(s3, project.settings.state_bucket, f"tenants/{tenant.id}/")]
+    report.removed += [f"s3://{project.target.state_bucket}/{key}" for key in
+                       delete_state_objects(s3, project.target.state_bucket, f"tenants/{tenant.id}/")]
     forget_tenant(project, tenant, report)
     report.seconds = time.monotonic() - started
     return report
@@ -462,3 +462,9 @@ def synth_all(project: Project, *, say: Say = _quiet) -> dict[str, Any]:
     return {"module_version": version, "module_synth_seconds": module_seconds,
             "platform_synth_seconds": platform_seconds, "tenants": len(tenants),
             "roots_changed": written, "seconds": time.monotonic() - started}
+
+
+# -- the state bucket ----------------------------------------------------------------------------
+def bootstrap(project: Project) -> BootstrapResult:
+    """Create the state bucket with its protections, or re-apply those missing (local, aws)."""
+    return project.target.bootstrap()

@@ -76,7 +76,7 @@ def test_bad_input_leaves_the_state_bucket_untouched(local_project: Cli) -> None
     s3 = project.target.client("s3")
 
     def bucket() -> list[tuple[str, str]]:
-        versions = s3.list_object_versions(Bucket=project.settings.state_bucket)
+        versions = s3.list_object_versions(Bucket=project.target.state_bucket)
         return sorted((v["Key"], v["VersionId"]) for v in versions.get("Versions", []))
 
     before_bucket, before_tree = bucket(), tree_digest(local_project.project_dir / "tenants")

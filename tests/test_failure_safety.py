@@ -74,7 +74,7 @@ class Inventory:
     def lock_object(self) -> bool:
         s3 = self.project.target.client("s3")
         key = self.names.state_key(INFRA) + ".tflock"
-        return bool(s3.list_objects_v2(Bucket=self.project.settings.state_bucket, Prefix=key).get("KeyCount"))
+        return bool(s3.list_objects_v2(Bucket=self.project.target.state_bucket, Prefix=key).get("KeyCount"))
 
     def state(self) -> list[str]:
         return self.project.terraform(self.workspace).state_list()

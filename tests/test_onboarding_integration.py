@@ -28,7 +28,7 @@ def test_onboard_is_idempotent_and_offboard_removes_everything(local_project) ->
     assert (cli.project_dir / "tenants" / "acme.toml").read_text().count('tier = "premium"') == 1
 
     project = cli.project()
-    bucket = project.settings.state_bucket
+    bucket = project.target.state_bucket
     ddb, idp, iam, s3 = (project.target.client(name) for name in ("dynamodb", "cognito-idp", "iam", "s3"))
 
     # the silo table, with the premium tier's protections
@@ -129,7 +129,7 @@ def test_a_held_state_lock_stops_the_run_and_nothing_changes(local_project) -> N
     cli.run("onboard", "tenant=locked")
     project = cli.project()
     s3 = project.target.client("s3")
-    bucket, key = project.settings.state_bucket, "tenants/locked/infra.tfstate"
+    bucket, key = project.target.state_bucket, "tenants/locked/infra.tfstate"
     before = s3.get_object(Bucket=bucket, Key=key)["Body"].read()
     lock = {"ID": "00000000-0000-0000-0000-000000000001", "Operation": "OperationTypeApply",
             "Who": "someone@elsewhere", "Version": "1.11.4", "Created": "2026-01-01T00:00:00Z", "Path": key}

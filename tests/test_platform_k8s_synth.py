@@ -33,7 +33,8 @@ def synth(tmp: Path, platform: PlatformConfig, *, target: TargetKind | None = Ta
     if target is None:  # `cdktf synth` without a target: CDKTF's local backends
         config = AppConfig(platform_config_path="platform.toml")
     else:
-        config = Project(Settings(project_dir=tmp, target=target), platform=platform).app_config()
+        config = Project(Settings(project_dir=tmp, target=target, state_bucket="tenantform-state"),
+                         platform=platform).app_config()
     app = CdktfTesting.app()
     stack = PlatformK8sStack(app, "platform-k8s", platform=platform, config=config)
     return json.loads(CdktfTesting.synth(stack))

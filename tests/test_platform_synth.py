@@ -74,7 +74,9 @@ DOMAIN = "example.com"
 
 def app_config(tmp: Path, platform: PlatformConfig, target: TargetKind) -> AppConfig:
     """What the orchestration passes for this target (backends and provider as targets.py renders them)."""
-    return Project(Settings(project_dir=tmp, target=target), platform=platform).app_config()
+    # an explicit bucket: the aws target's default name needs the account (STS), these tests have none
+    return Project(Settings(project_dir=tmp, target=target, state_bucket="tenantform-state"),
+                   platform=platform).app_config()
 
 
 def synth(tmp: Path, platform: PlatformConfig, *, target: TargetKind = TargetKind.AWS) -> str:
@@ -164,7 +166,8 @@ def test_cluster_version_endpoints_logging_encryption(production: str) -> None:
     assert cluster["enabled_cluster_log_types"] == ["api", "audit", "authenticator", "controllerManager",
                                                     "scheduler"]
     assert cluster["vpc_config"]["endpoint_private_access"] is True
-    assert cluster["vpc_config"]["endpoint_public_access"] is True
+    assert cluster["vpc_config"]["endpoint_public_access"] is False  # private by default
+    assert "public_access_cidrs" not in cluster["vpc_config"]
     assert len(cluster["vpc_config"]["subnet_ids"]) == 3
     assert cluster["encryption_config"]["resources"] == ["secrets"]
     assert cluster["access_config"]["authentication_mode"] == "API"

@@ -104,7 +104,7 @@ def test_state_bucket_is_versioned_encrypted_private_and_tls_only(region: str) -
 
     with mock_aws():
         s3 = boto3.client("s3", region_name=region)
-        assert ensure_state_bucket(s3, "acme-tf-state", region, tls_only=True) is True
+        assert ensure_state_bucket(s3, "acme-tf-state", region, tls_only=True).created is True
         _assert_protected(s3, "acme-tf-state")
         policy = json.loads(s3.get_bucket_policy(Bucket="acme-tf-state")["Policy"])
         assert policy == tls_only_policy("acme-tf-state")
@@ -112,7 +112,8 @@ def test_state_bucket_is_versioned_encrypted_private_and_tls_only(region: str) -
         assert statement["Effect"] == "Deny" and statement["Principal"] == "*" and statement["Action"] == "s3:*"
         assert statement["Condition"] == {"Bool": {"aws:SecureTransport": "false"}}
         assert set(statement["Resource"]) == {"arn:aws:s3:::acme-tf-state", "arn:aws:s3:::acme-tf-state/*"}
-        assert ensure_state_bucket(s3, "acme-tf-state", region, tls_only=True) is False  # idempotent
+        again = ensure_state_bucket(s3, "acme-tf-state", region, tls_only=True)  # idempotent
+        assert (again.created, again.changes) == (False, [])
 
 
 @pytest.mark.integration
@@ -120,7 +121,7 @@ def test_tls_only_policy_really_refuses_plain_http(local_project) -> None:
     """Against the session's moto server (plain HTTP), in a bucket of its own: after the TLS-only
     policy, object writes over HTTP are refused. This is why the local target skips the policy."""
     s3 = local_project.project().target.client("s3")
-    assert ensure_state_bucket(s3, "tenantform-tls-proof", "us-east-1", tls_only=True) is True
+    assert ensure_state_bucket(s3, "tenantform-tls-proof", "us-east-1", tls_only=True).created is True
     _assert_protected(s3, "tenantform-tls-proof")
     assert json.loads(s3.get_bucket_policy(Bucket="tenantform-tls-proof")["Policy"]) == \
         tls_only_policy("tenantform-tls-proof")
@@ -133,9 +134,9 @@ def test_tls_only_policy_really_refuses_plain_http(local_project) -> None:
 def test_local_state_bucket_is_protected_except_the_tls_policy(local_project) -> None:
     project = local_project.project()
     s3 = project.target.client("s3")
-    _assert_protected(s3, project.settings.state_bucket)
+    _assert_protected(s3, project.target.state_bucket)
     with pytest.raises(ClientError) as missing:
-        s3.get_bucket_policy(Bucket=project.settings.state_bucket)
+        s3.get_bucket_policy(Bucket=project.target.state_bucket)
     assert missing.value.response["Error"]["Code"] == "NoSuchBucketPolicy"
 
 
@@ -166,8 +167,8 @@ def test_no_synthesised_file_holds_credentials_tokens_or_endpoints(local_project
 
 
 @pytest.mark.integration
-def test_endpoint_and_test_credentials_exist_only_in_local_terraform_environments(local_project,
-                                                                                  tmp_path: Path) -> None:
+def test_endpoint_and_test_credentials_exist_only_in_local_terraform_environments(local_project, tmp_path: Path,
+                                                                                  monkeypatch) -> None:
     project = local_project.project()
     env = project.target.terraform_env()
     server = project.target.server
@@ -178,9 +179,10 @@ def test_endpoint_and_test_credentials_exist_only_in_local_terraform_environment
     rendered = json.dumps([project.target.aws_provider(), project.target.s3_settings(),
                            project.app_config().platform_backend])
     assert server.endpoint not in rendered and "127.0.0.1" not in rendered
-    # the aws target never points at the emulator nor carries its credentials
+    # the aws target adds neither the emulator's endpoint nor its credentials to the caller's environment
+    for name in ("AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+        monkeypatch.delenv(name, raising=False)
     aws = AwsTarget(Settings(project_dir=tmp_path, target=TargetKind.AWS), PlatformConfig())
     aws_env = aws.terraform_env()
-    assert "AWS_ENDPOINT_URL" not in aws_env or "127.0.0.1" not in aws_env["AWS_ENDPOINT_URL"]
-    assert aws_env.get("AWS_SECRET_ACCESS_KEY") != LOCAL_SECRET_KEY or aws_env.get("AWS_ACCESS_KEY_ID") != LOCAL_ACCESS_KEY
+    assert not {"AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"} & set(aws_env)
     assert isinstance(project.target, LocalTarget)

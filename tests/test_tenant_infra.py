@@ -158,11 +158,27 @@ def test_api_key_joins_its_tiers_usage_plan(tier_synth: tuple[Tier, str]) -> Non
                                                     {"name": "tenantform-acme", "enabled": True})
 
 
-def test_without_a_domain_no_alias_record_and_local_callbacks(tier_synth: tuple[Tier, str]) -> None:
+def test_without_a_domain_no_alias_record_and_callbacks_on_the_app_distribution(tier_synth: tuple[Tier, str]) -> None:
     _, synth = tier_synth
     assert Testing.to_have_resource_with_properties(synth, Route53Record.TF_RESOURCE_TYPE, {"count": 0})
     client = next(iter(resources(synth, CognitoUserPoolClient.TF_RESOURCE_TYPE).values()))
-    assert client["callback_urls"] == ["http://localhost:4200/"]
+    # the stand-alone stack's placeholder for the platform's app distribution name: https, never localhost
+    assert client["callback_urls"] == client["logout_urls"] == ["https://d111111abcdef8.cloudfront.net/"]
+
+
+def test_a_tenant_root_without_a_domain_calls_back_to_the_app_distribution(tmp_path) -> None:  # noqa: ANN001
+    from tenantform.roots import render_infra_root
+    from tenantform.targets import AwsTarget, Settings, TargetKind
+    from tenantform.tenant import Tenant
+
+    platform = PlatformConfig()
+    target = AwsTarget(Settings(project_dir=tmp_path, target=TargetKind.AWS, state_bucket="b"), platform)
+    root = render_infra_root(Tenant.create(id="acme", company_name="Acme", admin_email="a@acme.example.com",
+                                           tier="basic"),
+                             target=target, platform=platform, version="v1", out_dir=tmp_path)
+    assert root["module"]["tenant"]["callback_urls"] == [
+        "https://${data.terraform_remote_state.platform.outputs.app_distribution_domain_name}/"]
+    assert "localhost" not in json.dumps(root)
 
 
 def test_with_a_domain_the_tenant_gets_its_host_and_callbacks() -> None:

@@ -23,6 +23,7 @@ from modules.platform.registry import Registry
 from modules.target_blocks import apply_backend, aws_provider
 from tenantform.contract import PLATFORM_OUTPUT_DESCRIPTIONS, platform_output_names
 from tenantform.platform_config import PlatformConfig
+from tenantform.roots import escape
 from tenantform.synthesis import AppConfig
 
 CLOUDFRONT_CERTIFICATE_REGION = "us-east-1"
@@ -37,7 +38,7 @@ class PlatformStack(TerraformStack):
             platform = platform.for_emulator()
         self.platform = platform
         provider_settings = config.aws_provider or {"region": platform.region,
-                                                    "default_tags": [{"tags": dict(platform.tags)}]}
+                                                    "default_tags": [{"tags": escape(dict(platform.tags))}]}
         aws_provider(self, provider_settings, region=platform.region)
 
         self.network = Network(self, "network", platform=platform)
