@@ -7,20 +7,25 @@
 from __future__ import annotations
 
 from invoke import Collection, Context, task
-from invoke.exceptions import Exit
 from rich.table import Table
 
-from tasks._cli import REQUIRED_POSITIONAL, confirmer, console, keyword_words, project, run, say
+from tasks._cli import confirmer, console, project, run, say
+from tasks._program import install, usage_error
 from tenantform import workflows
 from tenantform.workflows import Report
 
 TENANT_HELP = {
-    "tenant": "tenant id, a DNS label (also tenant=ID)",
-    "tier": "basic, standard, premium or platinum (default basic for a new tenant)",
-    "email": "admin e-mail (default admin@<tenant>.example.com for a new tenant)",
-    "name": "company name (default from the tenant id for a new tenant)",
+    "tenant": "tenant id: a DNS label (lowercase letters, digits, -), e.g. tenant=acme",
+    "tier": "basic, standard, premium or platinum (a new tenant: default basic)",
+    "email": "admin e-mail (a new tenant: default admin@<tenant>.example.com)",
+    "name": "company name (a new tenant: default from the tenant id)",
     "target": "local (default), aws or tfc; overrides tenantform.target",
 }
+
+
+def _require(name: str, value: object, placeholder: str = "<id>") -> None:
+    if value in (None, ""):
+        raise usage_error(f"field '{name}' is missing; allowed: {name}={placeholder} or --{name} {placeholder}")
 
 
 def _print_report(report: Report, *, verb: str) -> None:
@@ -49,40 +54,34 @@ def _print_report(report: Report, *, verb: str) -> None:
     console.print(f"Done in {report.seconds:.1f} s" + (f" ({timings})" if timings else "") + ".")
 
 
-@task(positional=["tenant", "tier", "email", "name"], help=TENANT_HELP)
+@task(help=TENANT_HELP)
 def onboard(c: Context, tenant=None, tier=None, email=None, name=None, target=None):  # noqa: ANN001
-    """Onboard a tenant: write tenants/<id>.toml if new, synthesise, plan and apply both layers."""
-    args = keyword_words({"tenant": tenant, "tier": tier, "email": email, "name": name, "target": target})
-    if not args["tenant"]:
-        raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>, a DNS-1123 label", code=2)
-    proj = project(c, target=args["target"])
-    report = run(lambda: workflows.onboard(proj, tenant_id=args["tenant"], tier=args["tier"],
-                                           email=args["email"], name=args["name"], say=say))
+    """Onboard a tenant: write tenants/<id>.toml if new, synthesise, plan and apply its infra layer (apps: with a cluster)."""
+    _require("tenant", tenant)
+    proj = project(c, target=target)
+    report = run(lambda: workflows.onboard(proj, tenant_id=tenant, tier=tier, email=email, name=name, say=say))
     _print_report(report, verb="onboard")
 
 
-@task(positional=["tenant", "tier", "email", "name"],
-      help={**TENANT_HELP, "yes": "apply without asking after showing the plan"})
+@task(help={**TENANT_HELP, "tier": "basic, standard, premium or platinum (default: unchanged)",
+            "email": "admin e-mail (default: unchanged)", "name": "company name (default: unchanged)",
+            "yes": "apply without asking after showing the plan"})
 def update(c: Context, tenant=None, tier=None, email=None, name=None, target=None, yes=False):  # noqa: ANN001
     """Change a tenant (tier, e-mail, name): show the plan, then apply that tenant only."""
-    args = keyword_words({"tenant": tenant, "tier": tier, "email": email, "name": name, "target": target})
-    if not args["tenant"]:
-        raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>", code=2)
-    proj = project(c, target=args["target"])
-    report = run(lambda: workflows.update(proj, tenant_id=args["tenant"], tier=args["tier"], email=args["email"],
-                                          name=args["name"], say=say, confirm=confirmer(yes)))
+    _require("tenant", tenant)
+    proj = project(c, target=target)
+    report = run(lambda: workflows.update(proj, tenant_id=tenant, tier=tier, email=email,
+                                          name=name, say=say, confirm=confirmer(yes)))
     _print_report(report, verb="update")
 
 
-@task(positional=["tenant"], help={"tenant": TENANT_HELP["tenant"], "target": TENANT_HELP["target"],
+@task(help={"tenant": TENANT_HELP["tenant"], "target": TENANT_HELP["target"],
                                    "yes": "do not ask for confirmation"})
 def offboard(c: Context, tenant=None, target=None, yes=False):  # noqa: ANN001
     """Offboard a tenant: destroy both layers, delete their state objects and the tenant file."""
-    args = keyword_words({"tenant": tenant, "target": target})
-    if not args["tenant"]:
-        raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>", code=2)
-    proj = project(c, target=args["target"])
-    report = run(lambda: workflows.offboard(proj, tenant_id=args["tenant"], confirm=confirmer(yes), say=say))
+    _require("tenant", tenant)
+    proj = project(c, target=target)
+    report = run(lambda: workflows.offboard(proj, tenant_id=tenant, confirm=confirmer(yes), say=say))
     _print_report(report, verb="offboard")
 
 
@@ -124,8 +123,6 @@ def bootstrap(c: Context, target=None):  # noqa: ANN001
                   + ("" if proj.settings.target.value == "local" else ", TLS-only policy applied"))
 
 
-REQUIRED_POSITIONAL.update({"onboard": (), "update": (), "offboard": ()})
-
 ns = Collection(onboard, update, offboard, tenants, synth, bootstrap)
 
 from tasks import check_tasks, fleet_tasks, local_tasks, platform_tasks, tfc_tasks  # noqa: E402
@@ -136,3 +133,4 @@ ns.add_collection(Collection.from_module(fleet_tasks, name="fleet"))
 ns.add_collection(Collection.from_module(tfc_tasks, name="tfc"))
 ns.add_task(check_tasks.check)
 ns.configure({"tenantform": {"target": "local"}})
+install()
