@@ -9,9 +9,10 @@ from __future__ import annotations
 from invoke import Collection, Context, task
 from rich.table import Table
 
-from tasks._cli import confirmer, console, project, run, say
+from tasks._cli import confirmer, console, plural, project, run, say
 from tasks._program import install, usage_error
 from tenantform import workflows
+from tenantform.targets import Settings
 from tenantform.workflows import Report
 
 TENANT_HELP = {
@@ -21,6 +22,10 @@ TENANT_HELP = {
     "name": "company name (a new tenant: default from the tenant id)",
     "target": "local (default), aws or tfc; overrides tenantform.target",
 }
+
+
+# Outputs that are empty by design in some set-ups, and why (printed instead of nothing).
+EMPTY_OUTPUTS = {"tenant_url": "no custom domain: set `domain` in platform.toml for <tenant>.app.<domain>"}
 
 
 def _require(name: str, value: object, placeholder: str = "<id>") -> None:
@@ -38,14 +43,16 @@ def _print_report(report: Report, *, verb: str) -> None:
         c = layer.changes
         table.add_row(layer.workspace, layer.status, str(c.add), str(c.change), str(c.remove), layer.log or "-")
     console.print(table)
-    for layer in report.layers:
-        if layer.note:
-            console.print(f"{layer.workspace}: {layer.note}")
+    if verb != "update":  # update showed each note with its plan, before asking
+        for layer in report.layers:
+            if layer.note:
+                console.print(f"{layer.workspace}: {layer.note}")
     for layer in report.layers:
         if layer.outputs:
             console.print(f"[bold]{layer.workspace} outputs[/bold]")
             for key, value in sorted(layer.outputs.items()):
-                console.print(f"  {key} = {value}")
+                shown = value if value != "" or key not in EMPTY_OUTPUTS else f"(empty: {EMPTY_OUTPUTS[key]})"
+                console.print(f"  {key} = {shown}", markup=False)
     for path in report.removed:
         console.print(f"removed {path}")
     if verb == "onboard" and not report.changed:
@@ -90,7 +97,7 @@ def tenants(c: Context, target=None):  # noqa: ANN001
     """List tenants with their tier, module version and the last known state of each layer."""
     proj = project(c, target=target)
     rows = run(lambda: workflows.list_tenants(proj))
-    table = Table(title=f"{len(rows)} tenants", title_justify="left")
+    table = Table(title=plural(len(rows), "tenant"), title_justify="left")
     for column in ("tenant", "tier", "module", "infra", "apps"):
         table.add_column(column)
     for row in rows:
@@ -109,7 +116,7 @@ def synth(c: Context, target=None):  # noqa: ANN001
 
     console.print(f"module {result['module_version']} ({took(result['module_synth_seconds'], 'already synthesised')}); "
                   f"platform ({took(result['platform_synth_seconds'], 'unchanged')}); "
-                  f"{result['tenants']} tenants, {result['roots_changed']} roots changed; "
+                  f"{plural(result['tenants'], 'tenant')}, {plural(result['roots_changed'], 'root')} changed; "
                   f"{result['seconds']:.1f} s in all. Output: {proj.settings.out_dir}")
 
 
@@ -132,5 +139,5 @@ ns.add_collection(Collection.from_module(platform_tasks, name="platform"))
 ns.add_collection(Collection.from_module(fleet_tasks, name="fleet"))
 ns.add_collection(Collection.from_module(tfc_tasks, name="tfc"))
 ns.add_task(check_tasks.check)
-ns.configure({"tenantform": {"target": "local"}})
+ns.configure({"tenantform": Settings.config_defaults()})
 install()

@@ -142,6 +142,32 @@ def one_line(text: str) -> str:
     return " ".join(str(text).split())
 
 
+# Errors raised by the libraries we call, by the top-level package of the exception's class:
+# (what failed, the hint). Anything else is a bug of ours ("unexpected").
+LIBRARY_ERRORS = {
+    "pytfe": ("the HCP Terraform API", "check tenantform.tfc (hostname, organization, project; TF_CLOUD_* "
+              "variables), the token and the network: `invoke tfc.doctor` checks each"),
+    "httpx": ("an HTTP request", "check the host settings and the network"),
+    "botocore": ("an AWS call", "check the aws target's settings: tenantform.aws_profile (that profile in "
+                 "~/.aws/config), its credentials and the region in platform.toml"),
+    "boto3": ("an AWS call", "check the aws target's settings: tenantform.aws_profile, its credentials"),
+}
+
+
+def describe_failure(exc: BaseException, log: Path) -> str:
+    """One line for an exception no code path expected: what failed, the log, a hint."""
+    message = one_line(str(exc)) or "(no message)"
+    if len(message) > 300:
+        message = message[:297] + "..."
+    for cls in type(exc).__mro__:
+        known = LIBRARY_ERRORS.get(cls.__module__.split(".")[0])
+        if known:
+            what, hint = known
+            return f"error: {what} failed: {type(exc).__name__}: {message} (details in {log}); hint: {hint}"
+    return (f"error: unexpected {type(exc).__name__}: {message} (traceback in {log}); "
+            "hint: re-run the command; if it fails again, report it with that log")
+
+
 class TasksProgram(Program):
     """invoke's Program: `key=value` words for every task, no traceback ever printed."""
 
@@ -166,12 +192,7 @@ class TasksProgram(Program):
         except TenantformError as exc:
             raise Exit(f"error: {exc}", code=1) from None
         except Exception as exc:  # noqa: BLE001 - the one place an unexpected error meets the user
-            log = crash_log(exc)
-            message = one_line(str(exc))
-            if len(message) > 300:
-                message = message[:297] + "..."
-            raise Exit(f"error: unexpected {type(exc).__name__}: {message} (traceback in {log}); "
-                       "hint: re-run the command; if it fails again, report it with that log", code=1) from None
+            raise Exit(describe_failure(exc, crash_log(exc)), code=1) from None
 
 
 def install() -> None:

@@ -247,7 +247,8 @@ def status(c: Context, tenants: str | None = None, tier: str | None = None, targ
     if json:
         console.print_json(_json.dumps(result.to_dict()))
         return
-    table = Table(title=f"{len(result.tenants)} tenants; current module version {result.current_version}",
+    table = Table(title=f"{len(result.tenants)} tenant{'s' if len(result.tenants) != 1 else ''}; "
+                        f"current module version {result.current_version}",
                   title_justify="left")
     for column in ("tenant", "tier", "module version", "infra", "at", "next fleet.apply", "rollout"):
         table.add_column(column, overflow="fold")

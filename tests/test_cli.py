@@ -209,6 +209,23 @@ def test_bad_input_is_one_line_and_writes_nothing(fresh_project: Cli, args: tupl
     assert_untouched(fresh_project.project_dir)
 
 
+def test_a_tenant_file_reports_every_problem_at_once(fresh_project: Cli) -> None:
+    bad = fresh_project.project_dir / "tenants" / "evil.toml"
+    bad.write_text('id = "Evil"\ncompany_name = ""\nadmin_email = "nobody"\ntier = "gold"\ncolour = "red"\n',
+                   encoding="utf-8")
+    proc = fresh_project.run("tenants", check=False)
+    assert_one_line(proc, 2, str(bad), "5 problems")
+    for field in ("'id' is 'Evil'", "'company_name' is empty", "'admin_email' is 'nobody'", "'tier' is 'gold'",
+                  "'colour' is not a tenant field"):
+        assert field in proc.stderr, proc.stderr
+
+
+def test_arguments_report_every_problem_at_once(fresh_project: Cli) -> None:
+    proc = fresh_project.run("onboard", "tenant=acme", "tier=gold", "email=nobody", check=False)
+    assert_one_line(proc, 2, "2 problems", "'tier' is 'gold'", "'admin_email' is 'nobody'")
+    assert_untouched(fresh_project.project_dir)
+
+
 # -- no traceback, ever ----------------------------------------------------------------------------------
 FAULTS = textwrap.dedent("""
     # test-only: make one library call raise what a bug or a library would raise
@@ -251,5 +268,69 @@ def test_tfc_target_with_an_unreachable_host_is_one_line(fresh_project: Cli) -> 
     proc = fresh_project.run("onboard", "tenant=acme", "target=tfc", check=False, timeout=120,
                              env_overrides={"TF_CLOUD_ORGANIZATION": "acme-org", "TF_CLOUD_PROJECT": "tenantform",
                                             "TF_CLOUD_HOSTNAME": "127.0.0.1:9", "TFE_TOKEN": "x" * 20})
-    assert_one_line(proc, 1, "127.0.0.1:9")
+    assert_one_line(proc, 1, "error: the HCP Terraform API failed", "Connection refused", "details in", "tfc.doctor")
     assert [p.name for p in (fresh_project.project_dir / "tenants").iterdir()] == []
+
+
+# -- end to end on the local target (platform deployed once per session: conftest.local_project) ----------
+E2E = "cli-e2e"
+
+
+@pytest.mark.integration
+def test_every_local_command_end_to_end(local_project: Cli) -> None:
+    """The README's commands that run without a cluster, in the order a person runs them.
+
+    Not executed here: `bootstrap` (issue 12b's, its parse check is above), `check` (minutes: checkov's
+    venv and every synthesis; tests/test_isolation.py and CI's `invoke check` run it), `platform.deploy`
+    (the fixture ran it), `platform.destroy`/`local.down` (would end the session's platform),
+    `fleet.apply`/`fleet.rollout` (tests/test_fleet_integration.py), `tfc.doctor` (tests/test_tfc_target.py).
+    """
+    tenant_file = local_project.project_dir / "tenants" / f"{E2E}.toml"
+    offline = local_project.project_dir / "tenants" / "cli-offline.toml"
+    empty_mirror = local_project.project_dir / "empty-mirror"  # no providers: terraform goes to the registry
+    empty_mirror.mkdir(exist_ok=True)
+    proc = local_project.run("onboard", "tenant=cli-offline", check=False,
+                             env_overrides={"TENANTFORM_PROVIDER_MIRROR": str(empty_mirror)})
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stderr
+    last = proc.stderr.strip().splitlines()[-1]  # (progress lines before it)
+    assert last.startswith("error: ") and "could not reach the provider registry" in last, proc.stderr
+    assert "TENANTFORM_PROVIDER_MIRROR=" in last
+    assert not offline.exists(), "the tenant file was written before terraform init could fail"
+
+    def ok(*args: str) -> subprocess.CompletedProcess[str]:
+        proc = local_project.run(*args, check=False)
+        assert proc.returncode == 0, f"invoke {' '.join(args)}: {proc.returncode}\n{proc.stdout}\n{proc.stderr}"
+        assert "Traceback" not in proc.stdout + proc.stderr
+        return proc
+
+    onboard = ok("onboard", f"tenant={E2E}", "tier=basic")
+    assert f"onboard {E2E} (basic)" in onboard.stdout and tenant_file.is_file()
+    assert re.search(rf"tenant-{E2E}-infra\s+│\s+applied", onboard.stdout), onboard.stdout
+    assert f"terraform apply in tenant-{E2E}-infra (log " in onboard.stderr  # the log, named from the start
+    assert "tenant_url = (empty: no custom domain" in onboard.stdout
+    assert "No changes: tenant is up to date." in ok("onboard", f"--tenant={E2E}").stdout
+
+    update = ok("update", f"tenant={E2E}", "tier=standard", "yes=true")
+    assert f"update {E2E} (standard)" in update.stdout and 'tier = "standard"' in tenant_file.read_text()
+    assert update.stdout.count(f"tenant-{E2E}-apps: root written") == 1, update.stdout  # once, with the plan
+
+    tenants = ok("tenants")
+    assert re.search(rf"│ {E2E}\s+│ standard\s+│", tenants.stdout), tenants.stdout
+    assert re.search(r"^\d+ tenants?$", tenants.stdout.splitlines()[0]), tenants.stdout
+
+    synth = ok("synth")
+    assert re.search(r"^module \S+ \(.*\); platform \(.*\); \d+ tenants?, \d+ roots? changed; ", synth.stdout), synth.stdout
+
+    plan = ok("fleet.plan", f"tenants={E2E}", "layer=infra")
+    assert "planned 0, changed 0, unchanged 1, failed 0 of 1 workspaces" in plan.stdout, plan.stdout
+    status = ok("fleet.status", f"tenants={E2E}")
+    assert re.search(rf"{E2E}\s+│\s+standard", status.stdout) and status.stdout.startswith("1 tenant;"), status.stdout
+    drift = ok("fleet.drift", f"tenants={E2E}", "layer=infra")
+    assert f"tenant-{E2E}-infra: in sync" in drift.stdout, drift.stdout
+
+    platform_plan = ok("platform.plan")
+    assert re.search(r"^platform: \S+ \(", platform_plan.stdout, re.MULTILINE), platform_plan.stdout
+    assert "local AWS emulator: running, pid " in ok("local.status").stdout
+
+    offboard = ok("offboard", f"tenant={E2E}", "--yes")
+    assert f"removed {tenant_file}" in offboard.stdout and not tenant_file.exists(), offboard.stdout
