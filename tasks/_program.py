@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 from typing import Iterable
 
-from invoke import Program
+from invoke import Collection, Program
 from invoke.exceptions import Exit, ParseError, UnexpectedExit
 from invoke.parser import ParserContext
 
@@ -195,8 +195,15 @@ class TasksProgram(Program):
             raise Exit(describe_failure(exc, crash_log(exc)), code=1) from None
 
 
-def install() -> None:
-    """Make the running `invoke` program a TasksProgram (no-op when tasks are imported otherwise)."""
+def install(collection: Collection) -> None:
+    """Long flags only for every task of `collection`, and make the running `invoke` program a
+    TasksProgram (no-op when tasks are imported otherwise).
+
+    No short flags: a value such as `name=-t` or `tenant=-acme` must stay a value, never become
+    another argument's `-t`/`-a` (invoke reads a known flag before a pending value).
+    """
+    for name in collection.task_names:
+        collection[name].auto_shortflags = False
     main = sys.modules.get("invoke.main")
     program = getattr(main, "program", None)
     if program is not None and type(program) is Program:

@@ -20,7 +20,7 @@ from invoke.exceptions import Exit
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tasks._cli import console, err, project, run
+from tasks._cli import console, err, plural, project, run
 from tenantform import fleet
 from tenantform.fleet import Mode, Outcome, RunReport, Selection, WorkspaceResult
 from tenantform.project import Project
@@ -167,9 +167,12 @@ def _summary(report: RunReport, root: Path) -> None:
     counts = report.counts
     line = (f"planned {counts['planned']}, changed {counts['changed']}, unchanged {counts['unchanged']}, "
             f"failed {counts['failed']}" + (f", skipped {counts['skipped']}" if counts["skipped"] else "")
-            + (f", not planned (no cluster) {counts['synthesised']}" if counts["synthesised"] else "")
-            + f" of {counts['selected']} workspaces in {report.seconds:.1f} s"
-            + (f" (change detection {report.detect_seconds:.2f} s, {report.parallel} at a time)"))
+            # of the workspaces the run considered (the start line's "selected"): changed + unchanged +
+            # failed + skipped add up to it; apps roots written without a cluster are counted apart
+            + f" of {plural(counts['selected'] - counts['synthesised'], 'workspace')} in {report.seconds:.1f} s"
+            + (f" (change detection {report.detect_seconds:.2f} s, {report.parallel} at a time)")
+            + (f"; {plural(counts['synthesised'], 'apps root')} written, not planned (no cluster)"
+               if counts["synthesised"] else ""))
     console.print(line)
     if counts["planned"] == 0 and report.results:
         console.print("Up to date: no terraform process was started (and no remote run).")

@@ -127,6 +127,9 @@ def test_words_and_flags_parse_to_the_same_arguments() -> None:
     assert both[0] == 0, both[2]
     assert "offboard[('tenant', 'acme'), ('yes', True)]" in both[1]
     assert "fleet.apply[('lock_timeout', '5m'), ('retry_failed', True)]" in both[1]
+    # a value that looks like a flag stays that argument's value (no short flags to collide with)
+    (code, out, err), = parse(["onboard", "tenant=-acme", "name=-t"])
+    assert code == 0 and "onboard[('name', '-t'), ('tenant', '-acme')]" in out, err
 
 
 # -- help ----------------------------------------------------------------------------------------------
@@ -322,7 +325,7 @@ def test_every_local_command_end_to_end(local_project: Cli) -> None:
     assert re.search(r"^module \S+ \(.*\); platform \(.*\); \d+ tenants?, \d+ roots? changed; ", synth.stdout), synth.stdout
 
     plan = ok("fleet.plan", f"tenants={E2E}", "layer=infra")
-    assert "planned 0, changed 0, unchanged 1, failed 0 of 1 workspaces" in plan.stdout, plan.stdout
+    assert "planned 0, changed 0, unchanged 1, failed 0 of 1 workspace in" in plan.stdout, plan.stdout
     status = ok("fleet.status", f"tenants={E2E}")
     assert re.search(rf"{E2E}\s+│\s+standard", status.stdout) and status.stdout.startswith("1 tenant;"), status.stdout
     drift = ok("fleet.drift", f"tenants={E2E}", "layer=infra")
