@@ -204,6 +204,7 @@ def install(collection: Collection) -> None:
     """
     for name in collection.task_names:
         collection[name].auto_shortflags = False
+        collection[name].positional = []  # every argument is a key=value word or a flag, none positional
     main = sys.modules.get("invoke.main")
     program = getattr(main, "program", None)
     if program is not None and type(program) is Program:

@@ -132,6 +132,27 @@ def test_words_and_flags_parse_to_the_same_arguments() -> None:
     assert code == 0 and "onboard[('name', '-t'), ('tenant', '-acme')]" in out, err
 
 
+def test_a_new_parameter_of_any_task_works_without_touching_the_mechanism() -> None:
+    from invoke import Collection, Program, task
+    from invoke.parser import Parser
+
+    from tasks._program import install, keyword_argv
+
+    @task(positional=["tenant"])  # even a positional declaration (old style) does not get in the way
+    def offboard(c, tenant=None, skip_backup=False, report_file=None, allow_destroy=False):  # noqa: ANN001, ANN202, ARG001
+        """A task as another branch might write it."""
+
+    collection = Collection(offboard)
+    install(collection)
+    initial = Program().initial_context
+    contexts = collection.to_contexts()
+    argv = keyword_argv(["offboard", "tenant=acme", "skip_backup=true", "report-file=run.json", "--allow-destroy"],
+                        contexts, initial)
+    (_, context) = Parser(initial=initial, contexts=contexts).parse_argv(argv)
+    assert context.as_kwargs == {"tenant": "acme", "skip_backup": True, "report_file": "run.json",
+                                 "allow_destroy": True}
+
+
 # -- help ----------------------------------------------------------------------------------------------
 TASKS = ("onboard", "update", "offboard", "tenants", "synth", "bootstrap", "check", "platform.plan",
          "platform.deploy", "platform.destroy", "fleet.plan", "fleet.apply", "fleet.drift", "fleet.status",
