@@ -316,7 +316,8 @@ def update(project: Project, *, tenant_id: str, tier: str | None = None, email: 
     project.target.prepare()
     version, _ = tenant_module_version(project, tenant_id, say)
     report.module_version = version
-    plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True) for layer in LAYERS]
+    plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True, timings=report.timings)
+             for layer in LAYERS]
     report.layers = plans
     if confirm is not None and not confirm(describe_plan(plans)):
         raise TenantformError("not confirmed: nothing applied")

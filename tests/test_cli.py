@@ -337,6 +337,7 @@ def test_every_local_command_end_to_end(local_project: Cli) -> None:
     update = ok("update", f"tenant={E2E}", "tier=standard", "yes=true")
     assert f"update {E2E} (standard)" in update.stdout and 'tier = "standard"' in tenant_file.read_text()
     assert update.stdout.count(f"tenant-{E2E}-apps: root written") == 1, update.stdout  # once, with the plan
+    assert re.search(r"^Done in [\d.]+ s \(.*infra plan [\d.]+s", update.stdout, re.MULTILINE), update.stdout
 
     tenants = ok("tenants")
     assert re.search(rf"│ {E2E}\s+│ standard\s+│", tenants.stdout), tenants.stdout
