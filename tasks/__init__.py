@@ -7,20 +7,30 @@
 from __future__ import annotations
 
 from invoke import Collection, Context, task
-from invoke.exceptions import Exit
 from rich.table import Table
 
-from tasks._cli import REQUIRED_POSITIONAL, confirmer, console, keyword_words, project, run, say
+from tasks._cli import confirmer, console, plural, project, run, say
+from tasks._program import install, usage_error
 from tenantform import workflows
+from tenantform.targets import Settings
 from tenantform.workflows import Report
 
 TENANT_HELP = {
-    "tenant": "tenant id, a DNS label (also tenant=ID)",
-    "tier": "basic, standard, premium or platinum (default basic for a new tenant)",
-    "email": "admin e-mail (default admin@<tenant>.example.com for a new tenant)",
-    "name": "company name (default from the tenant id for a new tenant)",
+    "tenant": "tenant id: a DNS label (lowercase letters, digits, -), e.g. tenant=acme",
+    "tier": "basic, standard, premium or platinum (a new tenant: default basic)",
+    "email": "admin e-mail (a new tenant: default admin@<tenant>.example.com)",
+    "name": "company name (a new tenant: default from the tenant id)",
     "target": "local (default), aws or tfc; overrides tenantform.target",
 }
+
+
+# Outputs that are empty by design in some set-ups, and why (printed instead of nothing).
+EMPTY_OUTPUTS = {"tenant_url": "no custom domain: set `domain` in platform.toml for <tenant>.app.<domain>"}
+
+
+def _require(name: str, value: object, placeholder: str = "<id>") -> None:
+    if value in (None, ""):
+        raise usage_error(f"field '{name}' is missing; allowed: {name}={placeholder} or --{name} {placeholder}")
 
 
 def _print_report(report: Report, *, verb: str) -> None:
@@ -33,14 +43,16 @@ def _print_report(report: Report, *, verb: str) -> None:
         c = layer.changes
         table.add_row(layer.workspace, layer.status, str(c.add), str(c.change), str(c.remove), layer.log or "-")
     console.print(table)
-    for layer in report.layers:
-        if layer.note:
-            console.print(f"{layer.workspace}: {layer.note}")
+    if verb != "update":  # update showed each note with its plan, before asking
+        for layer in report.layers:
+            if layer.note:
+                console.print(f"{layer.workspace}: {layer.note}")
     for layer in report.layers:
         if layer.outputs:
             console.print(f"[bold]{layer.workspace} outputs[/bold]")
             for key, value in sorted(layer.outputs.items()):
-                console.print(f"  {key} = {value}")
+                shown = value if value != "" or key not in EMPTY_OUTPUTS else f"(empty: {EMPTY_OUTPUTS[key]})"
+                console.print(f"  {key} = {shown}", markup=False)
     for path in report.removed:
         console.print(f"removed {path}")
     if verb == "onboard" and not report.changed:
@@ -49,40 +61,34 @@ def _print_report(report: Report, *, verb: str) -> None:
     console.print(f"Done in {report.seconds:.1f} s" + (f" ({timings})" if timings else "") + ".")
 
 
-@task(positional=["tenant", "tier", "email", "name"], help=TENANT_HELP)
+@task(help=TENANT_HELP)
 def onboard(c: Context, tenant=None, tier=None, email=None, name=None, target=None):  # noqa: ANN001
-    """Onboard a tenant: write tenants/<id>.toml if new, synthesise, plan and apply both layers."""
-    args = keyword_words({"tenant": tenant, "tier": tier, "email": email, "name": name, "target": target})
-    if not args["tenant"]:
-        raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>, a DNS-1123 label", code=2)
-    proj = project(c, target=args["target"])
-    report = run(lambda: workflows.onboard(proj, tenant_id=args["tenant"], tier=args["tier"],
-                                           email=args["email"], name=args["name"], say=say))
+    """Onboard a tenant: write tenants/<id>.toml if new, synthesise, plan and apply its infra layer (apps: with a cluster)."""
+    _require("tenant", tenant)
+    proj = project(c, target=target)
+    report = run(lambda: workflows.onboard(proj, tenant_id=tenant, tier=tier, email=email, name=name, say=say))
     _print_report(report, verb="onboard")
 
 
-@task(positional=["tenant", "tier", "email", "name"],
-      help={**TENANT_HELP, "yes": "apply without asking after showing the plan"})
+@task(help={**TENANT_HELP, "tier": "basic, standard, premium or platinum (default: unchanged)",
+            "email": "admin e-mail (default: unchanged)", "name": "company name (default: unchanged)",
+            "yes": "apply without asking after showing the plan"})
 def update(c: Context, tenant=None, tier=None, email=None, name=None, target=None, yes=False):  # noqa: ANN001
     """Change a tenant (tier, e-mail, name): show the plan, then apply that tenant only."""
-    args = keyword_words({"tenant": tenant, "tier": tier, "email": email, "name": name, "target": target})
-    if not args["tenant"]:
-        raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>", code=2)
-    proj = project(c, target=args["target"])
-    report = run(lambda: workflows.update(proj, tenant_id=args["tenant"], tier=args["tier"], email=args["email"],
-                                          name=args["name"], say=say, confirm=confirmer(yes)))
+    _require("tenant", tenant)
+    proj = project(c, target=target)
+    report = run(lambda: workflows.update(proj, tenant_id=tenant, tier=tier, email=email,
+                                          name=name, say=say, confirm=confirmer(yes)))
     _print_report(report, verb="update")
 
 
-@task(positional=["tenant"], help={"tenant": TENANT_HELP["tenant"], "target": TENANT_HELP["target"],
+@task(help={"tenant": TENANT_HELP["tenant"], "target": TENANT_HELP["target"],
                                    "yes": "do not ask for confirmation"})
 def offboard(c: Context, tenant=None, target=None, yes=False):  # noqa: ANN001
     """Offboard a tenant: destroy both layers, delete their state objects and the tenant file."""
-    args = keyword_words({"tenant": tenant, "target": target})
-    if not args["tenant"]:
-        raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>", code=2)
-    proj = project(c, target=args["target"])
-    report = run(lambda: workflows.offboard(proj, tenant_id=args["tenant"], confirm=confirmer(yes), say=say))
+    _require("tenant", tenant)
+    proj = project(c, target=target)
+    report = run(lambda: workflows.offboard(proj, tenant_id=tenant, confirm=confirmer(yes), say=say))
     _print_report(report, verb="offboard")
 
 
@@ -91,7 +97,7 @@ def tenants(c: Context, target=None):  # noqa: ANN001
     """List tenants with their tier, module version and the last known state of each layer."""
     proj = project(c, target=target)
     rows = run(lambda: workflows.list_tenants(proj))
-    table = Table(title=f"{len(rows)} tenants", title_justify="left")
+    table = Table(title=plural(len(rows), "tenant"), title_justify="left")
     for column in ("tenant", "tier", "module", "infra", "apps"):
         table.add_column(column)
     for row in rows:
@@ -110,14 +116,14 @@ def synth(c: Context, target=None):  # noqa: ANN001
 
     console.print(f"module {result['module_version']} ({took(result['module_synth_seconds'], 'already synthesised')}); "
                   f"platform ({took(result['platform_synth_seconds'], 'unchanged')}); "
-                  f"{result['tenants']} tenants, {result['roots_changed']} roots changed; "
+                  f"{plural(result['tenants'], 'tenant')}, {plural(result['roots_changed'], 'root')} changed; "
                   f"{result['seconds']:.1f} s in all. Output: {proj.settings.out_dir}")
 
 
-@task(positional=["target"], help={"target": "aws (creates the bucket in the account) or local (in the emulator)"})
+@task(help={"target": "aws (creates the bucket in the account) or local (in the emulator)"})
 def bootstrap(c: Context, target=None):  # noqa: ANN001
     """Create the state bucket (versioned, KMS-encrypted, private, TLS-only) or re-apply its protections."""
-    proj = project(c, target=keyword_words({"target": target})["target"])
+    proj = project(c, target=target)
     result = run(lambda: workflows.bootstrap(proj))
     console.print(f"state bucket {result.bucket}: {'created' if result.created else 'exists'}")
     for change in result.changes:
@@ -128,8 +134,6 @@ def bootstrap(c: Context, target=None):  # noqa: ANN001
         console.print(f"  not applied on this target: {skipped}")
 
 
-REQUIRED_POSITIONAL.update({"onboard": (), "update": (), "offboard": (), "bootstrap": ()})
-
 ns = Collection(onboard, update, offboard, tenants, synth, bootstrap)
 
 from tasks import check_tasks, fleet_tasks, local_tasks, platform_tasks, tfc_tasks  # noqa: E402
@@ -139,4 +143,5 @@ ns.add_collection(Collection.from_module(platform_tasks, name="platform"))
 ns.add_collection(Collection.from_module(fleet_tasks, name="fleet"))
 ns.add_collection(Collection.from_module(tfc_tasks, name="tfc"))
 ns.add_task(check_tasks.check)
-ns.configure({"tenantform": {"target": "local"}})
+ns.configure({"tenantform": Settings.config_defaults()})
+install(ns)

@@ -1,73 +1,41 @@
-"""Command-line plumbing shared by the task modules: `key=value` arguments, settings, output."""
+"""Command-line plumbing shared by the task modules: settings, output (arguments: tasks/_program.py)."""
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 from typing import Any, Callable
 
 from invoke import Context
 from invoke.exceptions import Exit
-from invoke.parser.parser import ParseMachine
 from rich.console import Console
 
-from tenantform.errors import TenantformError
+from tenantform import progress
+from tenantform.errors import InvalidInput, TenantformError
 from tenantform.project import Project
 from tenantform.targets import Settings
 
 PROJECT_DIR = Path(__file__).resolve().parent.parent
-console = Console(highlight=False, soft_wrap=True)
-err = Console(stderr=True, highlight=False, soft_wrap=True)
+# Off a terminal (a pipe, a CI log) rich would assume 80 columns and wrap table cells inside workspace
+# names and log paths: there, lines are as long as they need to be (COLUMNS, when set, still rules).
+_WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 1000
+console = Console(highlight=False, soft_wrap=True, width=_WIDTH)
+err = Console(stderr=True, highlight=False, soft_wrap=True, width=_WIDTH)
 
-# invoke makes every positional argument required. Our tasks take `key=value` words
-# (`invoke onboard tenant=acme tier=premium`), in any order, so their positional arguments are
-# optional slots: a task listed here only requires the positional arguments named for it.
-# (invoke 3.0.3 is pinned; tests/test_cli.py covers this.)
+
+def plural(count: int, noun: str, plural_form: str | None = None) -> str:
+    """`1 tenant`, `2 tenants`."""
+    return f"{count} {noun if count == 1 else (plural_form or noun + 's')}"
+
+# Transitional, for task code written against the old per-task mechanism (concurrent branches):
+# `key=value` words are now rewritten for every task before parsing (tasks/_program.py), so these
+# do nothing. Remove once no task uses them.
 REQUIRED_POSITIONAL: dict[str, tuple[str, ...]] = {}
-_complete_context = ParseMachine.complete_context
-
-
-def _complete_context_with_optional_slots(self: ParseMachine) -> None:
-    context = self.context
-    if context is None or context.name not in REQUIRED_POSITIONAL:
-        return _complete_context(self)
-    required = REQUIRED_POSITIONAL[context.name]
-    saved = context.positional_args
-    context.positional_args = [arg for arg in saved if arg.value is not None or arg.name in required]
-    try:
-        return _complete_context(self)
-    finally:
-        context.positional_args = saved
-
-
-ParseMachine.complete_context = _complete_context_with_optional_slots  # type: ignore[method-assign]
 
 
 def keyword_words(given: dict[str, Any]) -> dict[str, Any]:
-    """Move `key=value` words that landed in positional slots to the argument their key names.
-
-    `invoke onboard tenant=acme email=a@b.example` fills the slots tenant="tenant=acme" and
-    tier="email=a@b.example"; this returns tenant="acme", email="a@b.example", tier=None.
-    A value whose prefix is not an argument of the task (an e-mail with '=') is left alone.
-    """
-    result = dict(given)
-    words: dict[str, str] = {}
-    for param, value in given.items():
-        if not isinstance(value, str) or "=" not in value:
-            continue
-        key, _, rest = value.partition("=")
-        key = key.strip().replace("-", "_")
-        if key not in given:
-            continue
-        if key in words:
-            raise Exit(f"error: argument {key!r} given twice", code=2)
-        words[key] = rest
-        result[param] = None
-    for key, rest in words.items():
-        if result.get(key) not in (None, ""):
-            raise Exit(f"error: argument {key!r} given twice", code=2)
-        result[key] = rest
-    return result
+    return dict(given)
 
 
 def settings(c: Context, **overrides: Any) -> Settings:
@@ -87,11 +55,50 @@ def project(c: Context, **overrides: Any) -> Project:
 
 
 def run(job: Callable[[], Any]) -> Any:
-    """Run a library call; a TenantformError becomes a one-paragraph message and exit 1."""
+    """Run a library call; bad input becomes one line and exit 2, any other TenantformError exit 1."""
     try:
         return job()
+    except InvalidInput as exc:
+        raise Exit(f"error: {exc}", code=2) from None
     except TenantformError as exc:
         raise Exit(f"error: {exc}", code=1) from None
+
+
+class ConsoleProgress:
+    """terraform's progress (tenantform/progress.py) on stderr: a live line on a terminal, else a line
+    every 15 s; the log is named when the command starts."""
+
+    EVERY = 15.0
+
+    def __init__(self) -> None:
+        self.status: Any = None
+        self.last = 0.0
+
+    def started(self, workspace: str, command: str, log: Path) -> None:
+        err.print(f"[dim]•[/dim] terraform {command} in {workspace} (log {log})", markup=True)
+        self.last = 0.0
+        if err.is_terminal:
+            self.status = err.status(f"terraform {command} in {workspace}")
+            self.status.start()
+
+    def tick(self, workspace: str, command: str, elapsed: float, working_on: list[str]) -> None:
+        doing = ""
+        if working_on:
+            doing = ", working on " + ", ".join(working_on[:2]) + (f" +{len(working_on) - 2}" if len(working_on) > 2 else "")
+        text = f"terraform {command} in {workspace}: {elapsed:.0f} s{doing}"
+        if self.status is not None:
+            self.status.update(text.replace("[", r"\["))
+        elif elapsed - self.last >= self.EVERY:
+            err.print(f"  {text}", markup=False)
+            self.last = elapsed
+
+    def finished(self, workspace: str, command: str, elapsed: float) -> None:
+        if self.status is not None:
+            self.status.stop()
+            self.status = None
+
+
+progress.set_reporter(ConsoleProgress())
 
 
 def say(message: str) -> None:

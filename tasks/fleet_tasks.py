@@ -20,7 +20,7 @@ from invoke.exceptions import Exit
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tasks._cli import REQUIRED_POSITIONAL, console, err, keyword_words, project, run
+from tasks._cli import console, err, plural, project, run
 from tenantform import fleet
 from tenantform.fleet import Mode, Outcome, RunReport, Selection, WorkspaceResult
 from tenantform.project import Project
@@ -38,7 +38,6 @@ RUN_HELP = {
     "force": "plan every selected workspace, changed or not",
     "retry_failed": "run only the workspaces that failed (or were skipped) in the last fleet run",
 }
-RUN_POSITIONAL = ["tenants", "tier", "layer", "parallel", "target", "lock_timeout"]
 
 ICONS = {Outcome.APPLIED: "[green]✓[/green]", Outcome.NO_CHANGES: "[green]✓[/green]",
          Outcome.IN_SYNC: "[green]✓[/green]", Outcome.UP_TO_DATE: "[green]✓[/green]",
@@ -168,9 +167,12 @@ def _summary(report: RunReport, root: Path) -> None:
     counts = report.counts
     line = (f"planned {counts['planned']}, changed {counts['changed']}, unchanged {counts['unchanged']}, "
             f"failed {counts['failed']}" + (f", skipped {counts['skipped']}" if counts["skipped"] else "")
-            + (f", not planned (no cluster) {counts['synthesised']}" if counts["synthesised"] else "")
-            + f" of {counts['selected']} workspaces in {report.seconds:.1f} s"
-            + (f" (change detection {report.detect_seconds:.2f} s, {report.parallel} at a time)"))
+            # of the workspaces the run considered (the start line's "selected"): changed + unchanged +
+            # failed + skipped add up to it; apps roots written without a cluster are counted apart
+            + f" of {plural(counts['selected'] - counts['synthesised'], 'workspace')} in {report.seconds:.1f} s"
+            + (f" (change detection {report.detect_seconds:.2f} s, {report.parallel} at a time)")
+            + (f"; {plural(counts['synthesised'], 'apps root')} written, not planned (no cluster)"
+               if counts["synthesised"] else ""))
     console.print(line)
     if counts["planned"] == 0 and report.results:
         console.print("Up to date: no terraform process was started (and no remote run).")
@@ -198,37 +200,37 @@ def _run(c: Context, mode: Mode, args: dict[str, Any], *, force: bool, retry_fai
 
 
 # -- tasks ------------------------------------------------------------------------------------------------
-@task(positional=RUN_POSITIONAL, help=RUN_HELP)
+@task(help=RUN_HELP)
 def plan(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
          parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
          force: bool = False, retry_failed: bool = False) -> None:
     """Plan the tenant workspaces that changed since their last apply (nothing runs when none did)."""
-    args = keyword_words({"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
-                          "target": target, "lock_timeout": lock_timeout})
+    args = {"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel, "target": target,
+            "lock_timeout": lock_timeout}
     report = _run(c, Mode.PLAN, args, force=force, retry_failed=retry_failed)
     if not report.ok:
         raise Exit(code=1)
 
 
-@task(positional=RUN_POSITIONAL, help=RUN_HELP)
+@task(help=RUN_HELP)
 def apply(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
           parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
           force: bool = False, retry_failed: bool = False) -> None:
     """Plan and apply the tenant workspaces that changed; one failure never stops the others."""
-    args = keyword_words({"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
-                          "target": target, "lock_timeout": lock_timeout})
+    args = {"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel, "target": target,
+            "lock_timeout": lock_timeout}
     report = _run(c, Mode.APPLY, args, force=force, retry_failed=retry_failed)
     if not report.ok:
         raise Exit(code=1)
 
 
-@task(positional=RUN_POSITIONAL, help={k: v for k, v in RUN_HELP.items() if k != "force"})
+@task(help={k: v for k, v in RUN_HELP.items() if k != "force"})
 def drift(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
           parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
           retry_failed: bool = False) -> None:
     """Plan every selected workspace with refresh and report who drifted (exit 2 on drift, 1 on failure)."""
-    args = keyword_words({"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
-                          "target": target, "lock_timeout": lock_timeout})
+    args = {"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel, "target": target,
+            "lock_timeout": lock_timeout}
     report = _run(c, Mode.DRIFT, args, force=True, retry_failed=retry_failed)
     if not report.ok:
         raise Exit(code=1)
@@ -236,20 +238,20 @@ def drift(c: Context, tenants: str | None = None, tier: str | None = None, layer
         raise Exit(code=2)
 
 
-@task(positional=["tenants", "tier", "target"],
-      help={"tenants": SELECT_HELP["tenants"], "tier": SELECT_HELP["tier"], "target": SELECT_HELP["target"],
+@task(help={"tenants": SELECT_HELP["tenants"], "tier": SELECT_HELP["tier"], "target": SELECT_HELP["target"],
             "json": "print the status as JSON"})
 def status(c: Context, tenants: str | None = None, tier: str | None = None, target: str | None = None,
            json: bool = False) -> None:
     """Show which module version each tenant runs, whether it is up to date, and the rollout's progress."""
-    args = keyword_words({"tenants": tenants, "tier": tier, "target": target})
+    args = {"tenants": tenants, "tier": tier, "target": target}
     selection = _selection({**args, "layer": "infra"})
     proj = _project(c, args)
     result = run(lambda: fleet.fleet_status(proj, selection))
     if json:
         console.print_json(_json.dumps(result.to_dict()))
         return
-    table = Table(title=f"{len(result.tenants)} tenants; current module version {result.current_version}",
+    table = Table(title=f"{len(result.tenants)} tenant{'s' if len(result.tenants) != 1 else ''}; "
+                        f"current module version {result.current_version}",
                   title_justify="left")
     for column in ("tenant", "tier", "module version", "infra", "at", "next fleet.apply", "rollout"):
         table.add_column(column, overflow="fold")
@@ -269,9 +271,7 @@ def status(c: Context, tenants: str | None = None, tier: str | None = None, targ
                       + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
-@task(positional=["tenants", "tier", "version", "canary", "wave", "on_failure", "waves", "parallel", "target",
-                  "lock_timeout"],
-      help={**{k: SELECT_HELP[k] for k in ("tenants", "tier", "parallel", "target", "lock_timeout")},
+@task(help={**{k: SELECT_HELP[k] for k in ("tenants", "tier", "parallel", "target", "lock_timeout")},
             "version": "module version to roll out (default: the current sources, synthesised if new)",
             "canary": "tenants in the first wave (default 1)",
             "wave": "tenants in each later wave (default 10)",
@@ -284,9 +284,9 @@ def rollout(c: Context, tenants: str | None = None, tier: str | None = None, ver
             waves: str | None = None, parallel: str | None = None, target: str | None = None,
             lock_timeout: str | None = None, abort: bool = False, resume: bool = False) -> None:
     """Move tenants to a module version in waves (canary first); run again for the next wave."""
-    args = keyword_words({"tenants": tenants, "tier": tier, "version": version, "canary": canary, "wave": wave,
-                          "on_failure": on_failure, "waves": waves, "parallel": parallel, "target": target,
-                          "lock_timeout": lock_timeout})
+    args = {"tenants": tenants, "tier": tier, "version": version, "canary": canary, "wave": wave,
+            "on_failure": on_failure, "waves": waves, "parallel": parallel, "target": target,
+            "lock_timeout": lock_timeout}
     proj = _project(c, args)
     if abort:
         ended = run(lambda: fleet.abort_rollout(proj))
@@ -329,5 +329,3 @@ def rollout(c: Context, tenants: str | None = None, tier: str | None = None, ver
     if not report.ok:
         raise Exit(code=1)
 
-
-REQUIRED_POSITIONAL.update({f"fleet.{name}": () for name in ("plan", "apply", "drift", "status", "rollout")})

@@ -605,9 +605,10 @@ def run_parliament(policies: Mapping[tuple[str, str], Mapping[str, Any]]) -> Too
     """parliament on every policy (`(target, policy address) -> IAM JSON`); unresolved expressions are errors."""
     try:
         from parliament import analyze_policy_string
-    except ImportError:  # pragma: no cover - the test extra installs it
+    except ImportError:  # pragma: no cover - a dependency of the package
         report = ToolReport("parliament")
-        report.errors.append("parliament is not installed: pip install -e '.[test]'")
+        report.errors.append("parliament is not installed: reinstall tenantform (`pip install -e .`), "
+                             "which depends on it")
         return report
     report = ToolReport("parliament")
     started = time.monotonic()
@@ -661,7 +662,8 @@ def run_kubernetes(manifests_by_target: Mapping[str, tuple[str, Sequence[Mapping
     try:
         import kubernetes_validate
     except ImportError:  # pragma: no cover
-        report.errors.append("kubernetes-validate is not installed: pip install -e '.[test]'")
+        report.errors.append("kubernetes-validate is not installed: reinstall tenantform (`pip install -e .`), "
+                             "which depends on it")
         return report
     for target, (tenant_id, manifests) in manifests_by_target.items():
         if not manifests:

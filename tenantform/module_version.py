@@ -1,8 +1,9 @@
 """Module versions: the tenant module's release plus a hash of everything its synthesis reads.
 
 A version names one synthesised module directory, `cdktf.out/modules/<version>/<layer>/`, and
-is what each tenant records as the module it runs. The hash covers the module's sources, the
-interface (module_schema.py), the provider pins and the installed binding versions, and whether
+is what each tenant records as the module it runs. The hash covers every repository file the
+module's synthesis imports (tenantform/source_graph.py: the interface, the pins and the rest of the
+import graph, found by reading the imports), the installed binding versions, and whether
 it was built for the emulator, so a change to any of them is a new version and a stale
 synthesis can never be reused. Computing it reads a few files: no CDKTF import.
 """
@@ -14,8 +15,8 @@ import re
 from importlib import metadata
 from pathlib import Path
 
-MODULE_SOURCES = ("modules/__init__.py", "modules/tenant_*.py", "tenantform/module_schema.py",
-                  "tenantform/pins.py")
+from tenantform.source_graph import MODULE_ENTRIES, source_files
+
 BINDINGS = ("cdktf", "constructs", "jsii", "cdktf-cdktf-provider-aws", "cdktf-cdktf-provider-kubernetes")
 _RELEASE = re.compile(r'^__version__\s*=\s*"([^"]+)"', re.MULTILINE)
 
@@ -29,9 +30,9 @@ def module_release(project_dir: Path) -> str:
 
 def module_version(project_dir: Path, *, emulator: bool) -> str:
     digest = hashlib.sha256()
-    files = sorted({p for pattern in MODULE_SOURCES for p in project_dir.glob(pattern)})
-    for path in files:
-        digest.update(path.relative_to(project_dir).as_posix().encode() + b"\0")
+    root = project_dir.resolve()
+    for path in source_files(root, MODULE_ENTRIES):
+        digest.update(path.relative_to(root).as_posix().encode() + b"\0")
         digest.update(path.read_bytes() + b"\0")
     for name in BINDINGS:
         try:

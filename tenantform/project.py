@@ -17,15 +17,13 @@ from tenantform.names import workspace_name
 from tenantform.platform_config import PlatformConfig, load_platform_config
 from tenantform.records import Records
 from tenantform.roots import render_apps_root, render_infra_root, workspace_dir
+from tenantform.source_graph import PLATFORM_ENTRIES, source_files
 from tenantform.synthesis import AppConfig, Selection, module_stack_id, run_synth
 from tenantform.targets import Settings, Target, TargetKind, make_target
 from tenantform.tenant import Tenant, TenantRegistry
 from tenantform.terraform import Terraform
 
 SYNTH_MARKER = ".tenantform-synth.sha256"
-PLATFORM_SOURCES = ("main.py", "modules/__init__.py", "modules/platform/*.py", "modules/platform_k8s.py",
-                    "tenantform/pins.py", "tenantform/contract.py", "tenantform/platform_config.py",
-                    "tenantform/tiers.py", "tenantform/synthesis.py")
 
 Say = Callable[[str], None]
 
@@ -90,9 +88,9 @@ class Project:
         return version, result.seconds
 
     def platform_fingerprint(self) -> str:
-        root = self.settings.project_dir
+        root = self.settings.project_dir.resolve()
         digest = hashlib.sha256()
-        for path in sorted({p for pattern in PLATFORM_SOURCES for p in root.glob(pattern)}):
+        for path in source_files(root, PLATFORM_ENTRIES):
             digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
         if self.settings.platform_config_path.is_file():
             digest.update(self.settings.platform_config_path.read_bytes())

@@ -20,6 +20,8 @@ from tenantform.local import LOCAL_ACCESS_KEY, LOCAL_SECRET_KEY, LocalAws, MotoS
 from tenantform.pins import PROVIDER_REQUIREMENTS, REQUIRED_TERRAFORM_VERSION
 from tenantform.platform_config import PlatformConfig, check_for_target
 from tenantform.roots import escape
+from tenantform.settings_sources import (MIRROR_ENV, config_defaults, provider_mirror, remember_provider_mirror,
+                                         tfc_mapping)
 from tenantform.state_bucket import (
     BootstrapResult,
     default_bucket_name,
@@ -28,8 +30,8 @@ from tenantform.state_bucket import (
     verify_state_bucket,
 )
 
-MIRROR_ENV = "TENANTFORM_PROVIDER_MIRROR"
 LOCAL_STATE_BUCKET = "tenantform-state"
+
 # Environment a terraform child must never inherit on the local target: it would send calls,
 # or credentials, to a real account.
 _REAL_AWS_ENV = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN",
@@ -99,8 +101,14 @@ class Settings:
                                    allowed=", ".join(t.value for t in TargetKind)) from None
         if "parallelism" in values:
             values["parallelism"] = int(values["parallelism"])
-        mirror = os.environ.get(MIRROR_ENV) or None
-        return cls(project_dir=project_dir, provider_mirror=Path(mirror) if mirror else None, **values)
+        values["tfc"] = tfc_mapping(values.get("tfc"))
+        mirror = provider_mirror(project_dir / ".tenantform")
+        return cls(project_dir=project_dir, provider_mirror=mirror, **values)
+
+    @classmethod
+    def config_defaults(cls) -> dict[str, Any]:
+        """Every setting for `ns.configure` (so INVOKE_TENANTFORM_<NAME> always maps onto one)."""
+        return config_defaults(sorted(set(cls.__dataclass_fields__) - {"project_dir", "provider_mirror"}))
 
 
 def _mirror_providers(mirror: Path) -> list[str]:
@@ -122,8 +130,12 @@ def write_cli_config(settings: Settings) -> Path:
     if settings.provider_mirror is not None:
         mirror = settings.provider_mirror
         if not mirror.is_dir():
-            raise TenantformError(f"{MIRROR_ENV}={mirror} is not a directory")
+            raise TenantformError(f"{MIRROR_ENV}={mirror} is not a directory (set {MIRROR_ENV} to a Terraform "
+                                  f"filesystem mirror, or delete {settings.work_dir / 'provider-mirror'} to use "
+                                  "the registry)")
         providers = _mirror_providers(mirror)
+        if providers:  # a directory holding providers: worth remembering for later commands
+            remember_provider_mirror(settings.work_dir, mirror)
         quoted = ", ".join(f'"{p}"' for p in providers)
         lines += [
             "provider_installation {",

@@ -113,6 +113,30 @@ def validate_company_name(value: Any, *, source: str | None = None) -> str:
     return value
 
 
+class InvalidInputs(InvalidInput):
+    """Several fields wrong at once; `field`/`problem`/`allowed` are the first one's, the message has all."""
+
+    def __init__(self, problems: list[InvalidInput], *, source: str | None = None) -> None:
+        first = problems[0]
+        super().__init__(field=first.field, problem=first.problem, allowed=first.allowed, source=source)
+        self.problems = tuple(problems)
+        where = f"{source}: " if source else ""
+        listed = " ".join(f"({n}) field '{p.field}' {p.problem}; allowed: {p.allowed}."
+                          for n, p in enumerate(problems, 1))
+        self.args = (f"{where}{len(problems)} problems: {listed}",)
+
+    def __str__(self) -> str:
+        return self.args[0]
+
+
+def raise_all(problems: list[InvalidInput], *, source: str | None) -> None:
+    """Raise the one problem, or all of them together; nothing when there are none."""
+    if len(problems) == 1:
+        raise problems[0]
+    if problems:
+        raise InvalidInputs(problems, source=source)
+
+
 @dataclass(frozen=True, kw_only=True)
 class Tenant:
     """One tenant, as its definition file states it. Construct through `Tenant.create`."""
@@ -125,12 +149,18 @@ class Tenant:
     @classmethod
     def create(cls, *, id: Any, company_name: Any, admin_email: Any, tier: Any,
                source: str | None = None) -> "Tenant":
-        return cls(
-            id=validate_tenant_id(id, source=source),
-            company_name=validate_company_name(company_name, source=source),
-            admin_email=validate_email(admin_email, source=source),
-            tier=validate_tier(tier, source=source),
-        )
+        """A valid tenant, or InvalidInput naming every field that is wrong (all at once)."""
+        problems: list[InvalidInput] = []
+        values = {}
+        for name, validate, value in (("id", validate_tenant_id, id),
+                                      ("company_name", validate_company_name, company_name),
+                                      ("admin_email", validate_email, admin_email), ("tier", validate_tier, tier)):
+            try:
+                values[name] = validate(value, source=source)
+            except InvalidInput as exc:
+                problems.append(exc)
+        raise_all(problems, source=source)
+        return cls(**values)
 
     def to_toml(self) -> str:
         return tomli_w.dumps({
@@ -152,15 +182,17 @@ def parse_tenant(text: str, *, source: str, expected_id: str | None = None) -> T
         raise InvalidInput(field="(file)", problem=f"is not valid TOML ({exc})",
                            allowed="a TOML document with the fields " + ", ".join(TENANT_FIELDS),
                            source=source) from None
-    unknown = sorted(set(data) - set(TENANT_FIELDS))
-    if unknown:
-        raise InvalidInput(field=unknown[0], problem="is not a tenant field",
-                           allowed=", ".join(TENANT_FIELDS), source=source)
-    missing = [name for name in TENANT_FIELDS if name not in data]
-    if missing:
-        raise InvalidInput(field=missing[0], problem="is missing", allowed="a value for each of "
-                           + ", ".join(TENANT_FIELDS), source=source)
-    tenant = Tenant.create(source=source, **data)
+    problems = [InvalidInput(field=name, problem="is not a tenant field", allowed=", ".join(TENANT_FIELDS),
+                             source=source) for name in sorted(set(data) - set(TENANT_FIELDS))]
+    problems += [InvalidInput(field=name, problem="is missing", allowed="a value for each of "
+                              + ", ".join(TENANT_FIELDS), source=source)
+                 for name in TENANT_FIELDS if name not in data]
+    try:
+        tenant = Tenant.create(source=source, **{name: data.get(name) for name in TENANT_FIELDS})
+    except InvalidInput as exc:
+        # a missing field is reported once, as missing (not also as "must be a string")
+        problems += [p for p in getattr(exc, "problems", (exc,)) if p.field in data]
+    raise_all(problems, source=source)
     if expected_id is not None and tenant.id != expected_id:
         raise InvalidInput(field="id", problem=f"is {tenant.id!r} but the file is named {expected_id!r}.toml",
                            allowed="the file name without .toml", source=source)

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from tenantform.errors import TenantformError, TerraformFailed
+from tenantform.progress import Watcher
 
 PLAN_FILE = "tfplan"
 INIT_MARKER = "tenantform-init.sha256"
@@ -256,6 +257,12 @@ def exclusive(path: Path, *, timeout: float, what: str,
             fcntl.flock(handle, fcntl.LOCK_UN)
 
 
+# terraform init's messages when the provider registry cannot be reached (DNS, network, proxy)
+_REGISTRY_UNREACHABLE = re.compile(
+    r"Failed to query available provider packages|could not connect to registry|Failed to request discovery "
+    r"document|Could not retrieve the list of available versions for provider", re.IGNORECASE)
+
+
 class Terraform:
     """terraform in one workspace directory, logging to `log_dir`."""
 
@@ -294,13 +301,14 @@ class Terraform:
             previous = signal.signal(signal.SIGTERM, _raise_interrupt)
         interrupted = False
         try:
-            while True:
-                try:
-                    returncode = proc.wait()
-                    break
-                except KeyboardInterrupt:  # a second one makes terraform stop at once
-                    interrupted = True
-                    proc.send_signal(signal.SIGINT)
+            with Watcher(workspace=self.workdir.name, command=name, output=out_path, log=self.log_dir / f"{name}.log"):
+                while True:
+                    try:
+                        returncode = proc.wait()
+                        break
+                    except KeyboardInterrupt:  # a second one makes terraform stop at once
+                        interrupted = True
+                        proc.send_signal(signal.SIGINT)
         finally:
             if previous is not None:
                 signal.signal(signal.SIGTERM, previous)
@@ -419,8 +427,15 @@ class Terraform:
         fingerprint = self.init_fingerprint()
         if not force and marker.is_file() and marker.read_text() == fingerprint:
             return None
-        result = self._check(self._run("init", ["init", "-input=false", "-no-color", "-reconfigure",
-                                                f"-lock-timeout={self.lock_timeout}"]), "init")
+        result = self._run("init", ["init", "-input=false", "-no-color", "-reconfigure",
+                                    f"-lock-timeout={self.lock_timeout}"])
+        if not result.ok and _REGISTRY_UNREACHABLE.search(result.stdout + result.stderr):
+            raise TerraformFailed(
+                f"terraform init in {self.workdir.name} could not reach the provider registry (log: {result.log}). "
+                "Offline, point tenantform at a Terraform filesystem mirror: export "
+                "TENANTFORM_PROVIDER_MIRROR=<mirror directory> (once: the project remembers it; "
+                "scripts/find-provider-mirror finds one on this machine), then run the command again.")
+        result = self._check(result, "init")
         marker.write_text(fingerprint)
         return result
 

@@ -151,6 +151,17 @@ def resolve_tenant(project: Project, *, tenant_id: str, tier: str | None, email:
     return tenant, True
 
 
+def init_root(project: Project, tenant: Tenant, layer: str, version: str, *, say: Say = _quiet) -> None:
+    """Write a layer's root and `terraform init` it (providers, backend), nothing else; the layer's
+    apply then skips the init. Remote (tfc) runs initialise remotely: nothing to do here."""
+    if project.target.kind is TargetKind.TFC:
+        return
+    workspace = tenant_names(tenant.id, platform_name=project.platform.name).workspace(layer)
+    write_root(project.workspace_dir(workspace), project.render_root(tenant, layer, version))
+    say(f"{workspace}: terraform init")
+    project.terraform(workspace).init()
+
+
 def apply_layer(project: Project, tenant: Tenant, layer: str, version: str, *, say: Say = _quiet,
                 timings: dict[str, float] | None = None, plan_only: bool = False,
                 confirmed: LayerOutcome | None = None, **overrides: object) -> LayerOutcome:
@@ -280,6 +291,7 @@ def onboard(project: Project, *, tenant_id: str, tier: str | None = None, email:
     report.module_version = version
     report.timings["module synthesis"] = synth_seconds or 0.0
     if is_new:
+        init_root(project, tenant, INFRA, version, say=say)  # what can fail cheaply, before the file exists
         project.registry.save(tenant)
         report.created_tenant_file = True
         say(f"wrote {project.registry.path(tenant.id)}")
@@ -304,7 +316,8 @@ def update(project: Project, *, tenant_id: str, tier: str | None = None, email: 
     project.target.prepare()
     version, _ = tenant_module_version(project, tenant_id, say)
     report.module_version = version
-    plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True) for layer in LAYERS]
+    plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True, timings=report.timings)
+             for layer in LAYERS]
     report.layers = plans
     if confirm is not None and not confirm(describe_plan(plans)):
         raise TenantformError("not confirmed: nothing applied")
