@@ -84,8 +84,8 @@ def test_every_setting_follows_its_environment_variable(show) -> None:  # noqa: 
 
 def test_defaults_without_environment(show) -> None:  # noqa: ANN001
     got = show()
-    assert (got["target"], got["state_bucket"], got["aws_profile"], got["tfc"]) == ("local", "tenantform-state",
-                                                                                   None, {})
+    # state_bucket unset: the target derives it (tenantform-state locally, an account-scoped name on aws).
+    assert (got["target"], got["state_bucket"], got["aws_profile"], got["tfc"]) == ("local", None, None, {})
 
 
 def test_tf_cloud_variables_fill_what_invoke_yaml_leaves_out(show) -> None:  # noqa: ANN001
