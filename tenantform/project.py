@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
+from tenantform import lambda_package
 from tenantform.module_version import module_dir, module_version
 from tenantform.names import APPS, INFRA, PLATFORM_K8S_STATE_KEY, PLATFORM_K8S_WORKSPACE, PLATFORM_STATE_KEY, PLATFORM_WORKSPACE
 from tenantform.names import workspace_name
@@ -25,7 +26,9 @@ from tenantform.terraform import Terraform
 SYNTH_MARKER = ".tenantform-synth.sha256"
 PLATFORM_SOURCES = ("main.py", "modules/__init__.py", "modules/platform/*.py", "modules/platform_k8s.py",
                     "tenantform/pins.py", "tenantform/contract.py", "tenantform/platform_config.py",
-                    "tenantform/tiers.py", "tenantform/synthesis.py")
+                    "tenantform/tiers.py", "tenantform/synthesis.py",
+                    # the authorizer's zip (its hash is in the platform JSON) and its packager
+                    "services/authorizer/**/*.py", "tenantform/lambda_package.py", "pyproject.toml")
 
 Say = Callable[[str], None]
 
@@ -120,6 +123,9 @@ class Project:
                 tmp = target / f"cdk.tf.json.{os.getpid()}.tmp"
                 shutil.copyfile(result.stack_dir(ws) / "cdk.tf.json", tmp)
                 tmp.replace(target / "cdk.tf.json")
+                if ws == PLATFORM_WORKSPACE:  # the authorizer zip the stack references by relative path
+                    lambda_package.write(lambda_package.build(self.settings.project_dir),
+                                         target / lambda_package.ZIP_NAME)
                 (target / SYNTH_MARKER).write_text(fingerprint)
         finally:
             shutil.rmtree(result.outdir, ignore_errors=True)
