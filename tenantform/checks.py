@@ -282,7 +282,7 @@ def _substitute(value: Any, values: Mapping[str, Any]) -> Any:
     if isinstance(value, list):
         return [_substitute(v, values) for v in value]
     if isinstance(value, str):
-        whole = _VAR_ONLY.match(value)
+        whole = _VAR_ONLY.fullmatch(value)
         if whole and whole.group(1) in values:
             return values[whole.group(1)]
         return _VAR_REF.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), value)
