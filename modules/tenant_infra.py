@@ -60,6 +60,13 @@ CUSTOM_ATTRIBUTES = ("tenant-id", "tier")
 # Claims users cannot change: the custom attributes are immutable (set once, at AdminCreateUser),
 # and the app client may write only these standard attributes (never custom:*). Changing the
 # schema replaces the user pool: module release 1.1.0 (README, "Request path and tenant identity").
+# The user pool's schema cannot change in place (Cognito and the aws provider refuse: "cannot
+# modify or remove schema items", and the provider plans it as an update, not a replacement).
+# A schema change is therefore a new pool GENERATION: a new resource address, so terraform plans
+# the old pool's deletion and the new pool's creation, which `invoke fleet.rollout` shows before
+# applying. Bump it with every schema change (tests/test_tenant_infra.py guards the pairing).
+# Generation 1 (module <= 1.0.0) was `aws_cognito_user_pool.user_pool`, with mutable claims.
+USER_POOL_GENERATION = 2
 CLIENT_READ_ATTRIBUTES = ("email", "email_verified", "name", "custom:tenant-id", "custom:tier")
 CLIENT_WRITE_ATTRIBUTES = ("email", "name")
 
@@ -90,7 +97,7 @@ class TenantInfra(Construct):
         emulator_tags = TerraformResourceLifecycle(ignore_changes=["tags"]) if ignore_emulator_drift else None
 
         self.user_pool = named(CognitoUserPool(
-            self, "user_pool",
+            self, f"user_pool_g{USER_POOL_GENERATION}",
             lifecycle=emulator_tags,
             name=inputs["user_pool_name"],
             auto_verified_attributes=["email"],

@@ -307,6 +307,38 @@ def test_proxy_method_is_behind_the_tenant_authorizer(production: str, local: st
         assert gateway_violations(doc(synthesised)) == []
 
 
+def _broken(synthesised: str, change) -> dict[str, Any]:  # noqa: ANN001
+    broken = doc(synthesised)
+    change(broken["resource"])
+    return broken
+
+
+@pytest.mark.parametrize("case,change,expected", [
+    ("authorization NONE", lambda r: next(iter(r["aws_api_gateway_method"].values())).update(authorization="NONE"),
+     "authorization 'NONE', expected CUSTOM"),
+    ("IAM instead of the authorizer",
+     lambda r: next(iter(r["aws_api_gateway_method"].values())).update(authorization="AWS_IAM"),
+     "authorization 'AWS_IAM', expected CUSTOM"),
+    ("no authorizer_id", lambda r: next(iter(r["aws_api_gateway_method"].values())).pop("authorizer_id"),
+     "is not one of this workspace's authorizers"),
+    ("a second method without authorizer", lambda r: r["aws_api_gateway_method"].update(
+        extra={"http_method": "GET", "authorization": "NONE", "rest_api_id": "x", "resource_id": "y"}),
+     "aws_api_gateway_method.extra (GET): authorization 'NONE'"),
+    ("no API key", lambda r: next(iter(r["aws_api_gateway_method"].values())).update(api_key_required=False),
+     "api_key_required is not true"),
+    ("cache keyed on the token only", lambda r: next(iter(r["aws_api_gateway_authorizer"].values())).update(
+        identity_source="method.request.header.Authorization"), "identity_source lacks context.path"),
+    ("TOKEN authorizer", lambda r: next(iter(r["aws_api_gateway_authorizer"].values())).update(type="TOKEN"),
+     "type 'TOKEN', expected REQUEST"),
+    ("no methods at all", lambda r: r.pop("aws_api_gateway_method"), "no aws_api_gateway_method found"),
+])
+def test_gateway_checker_refuses_a_method_reachable_without_the_authorizer(production: str, case: str, change,  # noqa: ANN001
+                                                                          expected: str) -> None:
+    assert gateway_violations(doc(production)) == []  # control: the synthesised platform passes
+    problems = gateway_violations(_broken(production, change))
+    assert problems and any(expected in p for p in problems), (case, problems)
+
+
 def test_tenant_headers_come_from_the_authorizer_context(production: str) -> None:
     params = only(production, ApiGatewayIntegration.TF_RESOURCE_TYPE)["request_parameters"]
     assert params["integration.request.header.X-Tenant-Id"] == "context.authorizer.tenant_id"
@@ -343,6 +375,10 @@ def test_authorizer_role_least_privilege(production: str) -> None:
     assert actions["ReadApiKeyValues"] == ("apigateway:GET", "arn:aws:apigateway:us-east-1::/apikeys/*")
     assert sorted(actions) == ["OwnLogs", "ReadApiKeyValues", "ReadCatalogueEntry", "Tracing"]
     assert all(s["Effect"] == "Allow" for s in policy["Statement"])
+    (trust,) = [d for key, d in doc(production)["data"]["aws_iam_policy_document"].items() if "authorizer_trust" in key]
+    (statement,) = trust["statement"]
+    assert statement["actions"] == ["sts:AssumeRole"]
+    assert statement["principals"] == [{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}]
 
 
 def test_stage_access_logging(production: str) -> None:

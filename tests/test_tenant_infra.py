@@ -110,6 +110,22 @@ def test_user_pool_declares_the_custom_attributes_immutable(tier_synth: tuple[Ti
         "schema": next(iter(mutable["resource"]["aws_cognito_user_pool"].values()))["schema"]})
 
 
+# The schema each user pool generation was released with; a schema change without a new generation
+# would be planned as an in-place update that Cognito refuses ("cannot modify or remove schema items").
+SCHEMA_OF_GENERATION = {2: [("tenant-id", False), ("tier", False)]}
+
+
+def test_a_schema_change_comes_with_a_new_user_pool_generation(tier_synth: tuple[Tier, str]) -> None:
+    from modules.tenant_infra import USER_POOL_GENERATION
+
+    _, synth = tier_synth
+    pools = resources(synth, CognitoUserPool.TF_RESOURCE_TYPE)
+    assert list(pools) == [f"user_pool_g{USER_POOL_GENERATION}"]
+    schema = sorted((a["name"], a["mutable"]) for a in pools[f"user_pool_g{USER_POOL_GENERATION}"]["schema"])
+    assert SCHEMA_OF_GENERATION.get(USER_POOL_GENERATION) == schema, (
+        "the user pool schema changed: bump modules/tenant_infra.py USER_POOL_GENERATION and record it here")
+
+
 def test_app_client_cannot_write_the_tenant_claims(tier_synth: tuple[Tier, str]) -> None:
     _, synth = tier_synth
     client = next(iter(resources(synth, CognitoUserPoolClient.TF_RESOURCE_TYPE).values()))
@@ -170,7 +186,7 @@ def test_catalogue_entry_is_owned_by_the_tenant(tier_synth: tuple[Tier, str]) ->
     assert compact.startswith("${jsonencode(")
     assert '"tenant_id"={"S"="acme"}' in compact
     assert f'"tier"={{"S"="{tier.value}"}}' in compact
-    assert '"user_pool_id"={"S"=aws_cognito_user_pool.user_pool.id}' in compact
+    assert '"user_pool_id"={"S"=aws_cognito_user_pool.user_pool_g2.id}' in compact
     assert '"app_client_id"={"S"=aws_cognito_user_pool_client.app_client.id}' in compact
     assert '"api_key_id"={"S"=aws_api_gateway_api_key.api_key.id}' in compact
 
@@ -213,7 +229,7 @@ def test_emulator_flavour_only_ignores_what_moto_reports_wrongly() -> None:
     # AWS: only the immutable tier attribute (a tier change must not try to rewrite it)
     assert real["lifecycle"] == {"ignore_changes": ['attributes["custom:tier"]']}
     assert emulated["lifecycle"] == {"ignore_changes": ["attributes"]}
-    for resource_type, name in ((CognitoUserPool.TF_RESOURCE_TYPE, "user_pool"),
+    for resource_type, name in ((CognitoUserPool.TF_RESOURCE_TYPE, "user_pool_g2"),
                                 (ApiGatewayApiKey.TF_RESOURCE_TYPE, "api_key")):
         assert "lifecycle" not in resources(synth_tenant(tenant(Tier.BASIC)), resource_type)[name]
         assert resources(synth_tenant(tenant(Tier.BASIC), emulator=True), resource_type)[name]["lifecycle"] == \

@@ -15,6 +15,11 @@ from pathlib import Path
 from cdktf_cdktf_provider_aws.api_gateway_authorizer import ApiGatewayAuthorizer
 from cdktf_cdktf_provider_aws.api_gateway_rest_api import ApiGatewayRestApi
 from cdktf_cdktf_provider_aws.cloudwatch_log_group import CloudwatchLogGroup
+from cdktf_cdktf_provider_aws.data_aws_iam_policy_document import (
+    DataAwsIamPolicyDocument,
+    DataAwsIamPolicyDocumentStatement,
+    DataAwsIamPolicyDocumentStatementPrincipals,
+)
 from cdktf_cdktf_provider_aws.iam_role import IamRole
 from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.lambda_function import (
@@ -42,10 +47,11 @@ class TenantAuthorizer(Construct):
         package = lambda_package.build(PROJECT_DIR)
         self.log_group = CloudwatchLogGroup(self, "logs", name=f"/aws/lambda/{name}",
                                             retention_in_days=platform.log_retention_days)
-        self.role = IamRole(self, "role", name=name, assume_role_policy=json.dumps({
-            "Version": "2012-10-17",
-            "Statement": [{"Effect": "Allow", "Principal": {"Service": "lambda.amazonaws.com"},
-                           "Action": "sts:AssumeRole"}]}))
+        trust = DataAwsIamPolicyDocument(self, "trust", statement=[DataAwsIamPolicyDocumentStatement(
+            effect="Allow", actions=["sts:AssumeRole"],
+            principals=[DataAwsIamPolicyDocumentStatementPrincipals(type="Service",
+                                                                    identifiers=["lambda.amazonaws.com"])])])
+        self.role = IamRole(self, "role", name=name, assume_role_policy=trust.json)
         IamRolePolicy(self, "policy", name="authorizer", role=self.role.id, policy=json.dumps({
             "Version": "2012-10-17",
             "Statement": [
