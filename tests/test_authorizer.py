@@ -506,3 +506,28 @@ def test_a_key_of_another_issuer_is_not_trusted(world: World, monkeypatch: pytes
     claims = own_claims(world)
     evt = event(world, f"/{ACME}/orders", bearer(sign_rs256(own_key, {"alg": "RS256", "kid": "dummy"}, claims)))
     assert_denied(call(world, monkeypatch, evt), evt)  # moto publishes kid "dummy", with another key
+
+
+# -- what terraform applied (moto stores it; it does not run it) ------------------------------------------
+def test_the_applied_api_sends_every_request_through_the_authorizer(world: World, local_project: Any) -> None:
+    project = local_project.project()
+    apigw, lam = project.target.client("apigateway"), project.target.client("lambda")
+    (authorizer,) = apigw.get_authorizers(restApiId=world.api_id)["items"]
+    assert authorizer["type"] == "REQUEST"
+    assert authorizer["identitySource"] == "method.request.header.Authorization,context.path"
+    assert authorizer["authorizerResultTtlInSeconds"] == 300
+    function = lam.get_function(FunctionName="tenantform-authorizer")["Configuration"]
+    assert function["Handler"] == "authorizer.handler.handler" and function["Runtime"] == "python3.11"
+    workspace_doc = json.loads((project.workspace_dir("platform") / "cdk.tf.json").read_text(encoding="utf-8"))
+    (synthesised,) = workspace_doc["resource"]["aws_lambda_function"].values()
+    assert function["CodeSha256"] == synthesised["source_code_hash"]  # the zip the tests unpacked
+    assert function["FunctionArn"] in authorizer["authorizerUri"]
+    assert apigw.get_rest_api(restApiId=world.api_id)["apiKeySource"] == "AUTHORIZER"
+    methods = [(r["path"], verb, m) for r in apigw.get_resources(restApiId=world.api_id, embed=["methods"])["items"]
+               for verb, m in (r.get("resourceMethods") or {}).items()]
+    assert methods, "the API has no methods"
+    for path, verb, _ in methods:
+        method = apigw.get_method(restApiId=world.api_id, resourceId=next(
+            r["id"] for r in apigw.get_resources(restApiId=world.api_id)["items"] if r["path"] == path), httpMethod=verb)
+        assert (path, verb, method["authorizationType"], method.get("authorizerId"), method["apiKeyRequired"]) == \
+            (path, verb, "CUSTOM", authorizer["id"], True)
