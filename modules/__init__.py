@@ -5,4 +5,6 @@ plus a hash of the module's sources and pins (tenantform/module_version.py), so 
 can never be served from a stale synthesis.
 """
 
-__version__ = "1.0.0"
+# 1.1.0: custom:tenant-id / custom:tier immutable and explicit client read/write attributes
+# (replaces every tenant's user pool), catalogue entry carries api_key_id (for the authorizer).
+__version__ = "1.1.0"

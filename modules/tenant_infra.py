@@ -57,6 +57,18 @@ POOLED_TABLE_ACTIONS = (
 # The silo order table belongs to the tenant alone: Scan is fine there.
 SILO_TABLE_ACTIONS = POOLED_TABLE_ACTIONS + ("dynamodb:DescribeTable", "dynamodb:Scan")
 CUSTOM_ATTRIBUTES = ("tenant-id", "tier")
+# Claims users cannot change: the custom attributes are immutable (set once, at AdminCreateUser),
+# and the app client may write only these standard attributes (never custom:*). Changing the
+# schema replaces the user pool: module release 1.1.0 (README, "Request path and tenant identity").
+# The user pool's schema cannot change in place (Cognito and the aws provider refuse: "cannot
+# modify or remove schema items", and the provider plans it as an update, not a replacement).
+# A schema change is therefore a new pool GENERATION: a new resource address, so terraform plans
+# the old pool's deletion and the new pool's creation, which `invoke fleet.rollout` shows before
+# applying. Bump it with every schema change (tests/test_tenant_infra.py guards the pairing).
+# Generation 1 (module <= 1.0.0) was `aws_cognito_user_pool.user_pool`, with mutable claims.
+USER_POOL_GENERATION = 2
+CLIENT_READ_ATTRIBUTES = ("email", "email_verified", "name", "custom:tenant-id", "custom:tier")
+CLIENT_WRITE_ATTRIBUTES = ("email", "name")
 
 
 class TenantInfra(Construct):
@@ -85,7 +97,7 @@ class TenantInfra(Construct):
         emulator_tags = TerraformResourceLifecycle(ignore_changes=["tags"]) if ignore_emulator_drift else None
 
         self.user_pool = named(CognitoUserPool(
-            self, "user_pool",
+            self, f"user_pool_g{USER_POOL_GENERATION}",
             lifecycle=emulator_tags,
             name=inputs["user_pool_name"],
             auto_verified_attributes=["email"],
@@ -104,7 +116,7 @@ class TenantInfra(Construct):
             ),
             schema=[
                 CognitoUserPoolSchema(
-                    name=attribute, attribute_data_type="String", mutable=True,
+                    name=attribute, attribute_data_type="String", mutable=False,
                     developer_only_attribute=False, required=False,
                     string_attribute_constraints=CognitoUserPoolSchemaStringAttributeConstraints(
                         min_length="1", max_length="64"),
@@ -127,6 +139,8 @@ class TenantInfra(Construct):
             logout_urls=inputs["callback_urls"],
             explicit_auth_flows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
             prevent_user_existence_errors="ENABLED",
+            read_attributes=list(CLIENT_READ_ATTRIBUTES),
+            write_attributes=list(CLIENT_WRITE_ATTRIBUTES),
         ))
 
         self.domain = named(CognitoUserPoolDomain(
@@ -148,7 +162,11 @@ class TenantInfra(Construct):
             },
             # moto returns custom attributes without the `custom:` prefix, so every re-plan
             # against it would show a change that is not real. Only the local target ignores it.
-            lifecycle=TerraformResourceLifecycle(ignore_changes=["attributes"]) if ignore_emulator_drift else None,
+            # Elsewhere `custom:tier` records the tier at creation: it is immutable, so a tier
+            # change must not try to rewrite it (the catalogue entry holds the current tier, and
+            # the authorizer reads it from there).
+            lifecycle=TerraformResourceLifecycle(
+                ignore_changes=["attributes"] if ignore_emulator_drift else ['attributes["custom:tier"]']),
         ))
 
         trust = named(DataAwsIamPolicyDocument(
@@ -251,6 +269,8 @@ class TenantInfra(Construct):
                 "user_pool_id": {"S": self.user_pool.id},
                 "app_client_id": {"S": self.app_client.id},
                 "user_pool_domain": {"S": self.domain.domain},
+                # the authorizer returns this key's value as the usage identifier
+                "api_key_id": {"S": self.api_key.id},
             }),
         ))
 

@@ -271,6 +271,27 @@ def status(c: Context, tenants: str | None = None, tier: str | None = None, targ
                       + ", ".join(f"{k} {v}" for k, v in counts.items()))
 
 
+def _stop_for_destructive_preview(proj: Project, started: fleet.Rollout) -> bool:
+    """Plan the first wave at the new version; list what it replaces or deletes and stop if anything."""
+    from tenantform.rollout_preview import preview_first_wave
+
+    listener = ConsoleListener(proj.settings.project_dir)
+    try:
+        preview = run(lambda: preview_first_wave(proj, started, listener=listener))
+    finally:
+        listener.close()
+    for line in preview.failed:
+        console.print(f"[red]preview plan failed[/red] {line}")
+    if not preview.destructive:
+        return False
+    console.print(f"[yellow]The move to {started.target_version} replaces or deletes (first wave's plan):[/yellow]")
+    for line in preview.destructive:
+        console.print(f"  {line}")
+    console.print("Nothing applied. Run `invoke fleet.rollout` to apply wave 1 (README: \"Module versions and "
+                  "rollouts\" says what a replaced user pool means), or `invoke fleet.rollout --abort`.")
+    return True
+
+
 @task(help={**{k: SELECT_HELP[k] for k in ("tenants", "tier", "parallel", "target", "lock_timeout")},
             "version": "module version to roll out (default: the current sources, synthesised if new)",
             "canary": "tenants in the first wave (default 1)",
@@ -314,6 +335,8 @@ def rollout(c: Context, tenants: str | None = None, tier: str | None = None, ver
             return
         console.print(f"Rollout to {started.target_version}: {len(started.waves)} waves "
                       + " | ".join(", ".join(w) for w in started.waves[:4]) + (" | ..." if len(started.waves) > 4 else ""))
+        if _stop_for_destructive_preview(proj, started):
+            return
     elif starting:
         raise Exit(f"error: a {current.describe()}; run `invoke fleet.rollout` (no arguments) to continue it "
                    "or `invoke fleet.rollout --abort` to end it", code=2)

@@ -38,6 +38,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 from tenantform.errors import TenantformError
 from tenantform.names import EXAMPLE_ACCOUNT_ID
+from tenantform.gateway_check import gateway_violations
 
 EXCEPTIONS_FILE = "security-exceptions.toml"
 CHECKOV_EXTRA = "checkov"
@@ -282,7 +283,7 @@ def _substitute(value: Any, values: Mapping[str, Any]) -> Any:
     if isinstance(value, list):
         return [_substitute(v, values) for v in value]
     if isinstance(value, str):
-        whole = _VAR_ONLY.match(value)
+        whole = _VAR_ONLY.fullmatch(value)
         if whole and whole.group(1) in values:
             return values[whole.group(1)]
         return _VAR_REF.sub(lambda m: str(values[m.group(1)]) if m.group(1) in values else m.group(0), value)
@@ -757,16 +758,18 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
 
     targets: dict[str, Path] = {}
     policies: dict[tuple[str, str], dict[str, Any]] = {}
+    isolation: list[str] = []
     for workspace in (PLATFORM_WORKSPACE, PLATFORM_K8S_WORKSPACE):
         doc = json.loads((project.workspace_dir(workspace) / "cdk.tf.json").read_text(encoding="utf-8"))
         targets[workspace] = write(f"scan/{workspace}", scannable(doc))
+        if workspace == PLATFORM_WORKSPACE:  # no API method reachable without the tenant authorizer
+            isolation += [f"{workspace} gateway: {p}" for p in gateway_violations(doc)]
         for address, policy in policy_documents(doc, resolve).items():
             policies[(workspace, address)] = policy
 
     modules = {layer: json.loads((module_dir(project.settings.out_dir, version, layer) / "cdk.tf.json")
                                  .read_text(encoding="utf-8")) for layer in (INFRA, APPS)}
     instances: dict[str, dict[str, Path]] = {INFRA: {}, APPS: {}}
-    isolation: list[str] = []
     registry = f"{ACCOUNT}.dkr.ecr.{platform.region}.amazonaws.com/{platform.name}"
     for tier in Tier:
         tenant = Tenant.create(id=sample_tenant_id(tier), company_name=f"Sample {tier.value} tenant",

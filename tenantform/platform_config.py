@@ -20,7 +20,7 @@ from tenantform.pins import CLUSTER_AUTOSCALER_IMAGE_TAGS
 
 PLATFORM_NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
 MAX_PLATFORM_NAME_LENGTH = 20
-DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}$)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
+DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}\Z)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
 API_STAGE_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 CLUSTER_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
@@ -194,7 +194,7 @@ def field_docs() -> dict[str, str]:
 # --- loading and validation -----------------------------------------------------------------
 
 def _check_name(value: Any, source: str) -> str:
-    if not isinstance(value, str) or not PLATFORM_NAME_PATTERN.match(value):
+    if not isinstance(value, str) or not PLATFORM_NAME_PATTERN.fullmatch(value):
         raise InvalidInput(field="name", problem=f"is {value!r}", source=source,
                            allowed=f"1-{MAX_PLATFORM_NAME_LENGTH} characters of a-z, 0-9 and '-', "
                                    "starting with a letter")
@@ -250,7 +250,7 @@ def _require(condition: bool, *, field: str, problem: str, allowed: str, source:
 def validate(config: PlatformConfig, source: str = "platform configuration") -> PlatformConfig:
     """Checks across and within fields; raises InvalidInput naming the field and what is allowed."""
     _check_name(config.name, source)
-    _require(bool(REGION_PATTERN.match(config.region)), field="region", problem=f"is {config.region!r}",
+    _require(bool(REGION_PATTERN.fullmatch(config.region)), field="region", problem=f"is {config.region!r}",
              allowed="an AWS region name such as us-east-1", source=source)
     try:
         network = ipaddress.IPv4Network(config.vpc_cidr)
@@ -288,7 +288,7 @@ def validate(config: PlatformConfig, source: str = "platform configuration") -> 
     _require(config.log_retention_days in LOG_RETENTION_DAYS, field="log_retention_days",
              problem=f"is {config.log_retention_days}",
              allowed=", ".join(map(str, LOG_RETENTION_DAYS)), source=source)
-    _require(config.vpc_cni_addon_version == "" or bool(re.match(r"^v\d+\.\d+\.\d+-eksbuild\.\d+$",
+    _require(config.vpc_cni_addon_version == "" or bool(re.fullmatch(r"v\d+\.\d+\.\d+-eksbuild\.\d+",
                                                                  config.vpc_cni_addon_version)),
              field="vpc_cni_addon_version", problem=f"is {config.vpc_cni_addon_version!r}",
              allowed='"" or a version such as "v1.19.5-eksbuild.1"', source=source)
@@ -307,10 +307,10 @@ def validate(config: PlatformConfig, source: str = "platform configuration") -> 
              problem=f"is {config.ingress_node_port}", allowed="30000 to 32767", source=source)
     _require(1 <= config.ingress_controller_replicas <= 10, field="ingress_controller_replicas",
              problem=f"is {config.ingress_controller_replicas}", allowed="1 to 10", source=source)
-    _require(bool(API_STAGE_PATTERN.match(config.api_stage_name)), field="api_stage_name",
+    _require(bool(API_STAGE_PATTERN.fullmatch(config.api_stage_name)), field="api_stage_name",
              problem=f"is {config.api_stage_name!r}", allowed="1-64 of A-Z, a-z, 0-9 and _", source=source)
     if config.domain is not None:
-        _require(bool(DOMAIN_PATTERN.match(config.domain)), field="domain", problem=f"is {config.domain!r}",
+        _require(bool(DOMAIN_PATTERN.fullmatch(config.domain)), field="domain", problem=f"is {config.domain!r}",
                  allowed="a lower-case DNS name such as example.com", source=source)
     return config
 

@@ -11,6 +11,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Callable
 
+from tenantform import lambda_package
 from tenantform.module_version import module_dir, module_version
 from tenantform.names import APPS, INFRA, PLATFORM_K8S_STATE_KEY, PLATFORM_K8S_WORKSPACE, PLATFORM_STATE_KEY, PLATFORM_WORKSPACE
 from tenantform.names import workspace_name
@@ -94,6 +95,9 @@ class Project:
             digest.update(path.relative_to(root).as_posix().encode() + b"\0" + path.read_bytes())
         if self.settings.platform_config_path.is_file():
             digest.update(self.settings.platform_config_path.read_bytes())
+        # The authorizer's zip is not imported by the stacks (its hash is in the platform JSON): its
+        # sources and pinned dependencies enter through the package's own hash.
+        digest.update(lambda_package.build(self.settings.project_dir).sha256_base64.encode())
         digest.update(json.dumps(asdict(self.app_config()), sort_keys=True).encode())
         return digest.hexdigest()
 
@@ -118,6 +122,9 @@ class Project:
                 tmp = target / f"cdk.tf.json.{os.getpid()}.tmp"
                 shutil.copyfile(result.stack_dir(ws) / "cdk.tf.json", tmp)
                 tmp.replace(target / "cdk.tf.json")
+                if ws == PLATFORM_WORKSPACE:  # the authorizer zip the stack references by relative path
+                    lambda_package.write(lambda_package.build(self.settings.project_dir),
+                                         target / lambda_package.ZIP_NAME)
                 (target / SYNTH_MARKER).write_text(fingerprint)
         finally:
             shutil.rmtree(result.outdir, ignore_errors=True)

@@ -65,7 +65,7 @@ def validate_tenant_id(value: Any, *, source: str | None = None) -> str:
         raise bad("is empty")
     if len(value) > MAX_TENANT_ID_LENGTH:
         raise bad(f"is {len(value)} characters long ({shown!r})")
-    if not value.isascii() or not TENANT_ID_PATTERN.match(value):
+    if not value.isascii() or not TENANT_ID_PATTERN.fullmatch(value):
         raise bad(f"is {shown!r}, not a DNS-1123 label starting with a letter")
     if value in RESERVED_TENANT_IDS or value.startswith(RESERVED_TENANT_PREFIXES):
         raise bad(f"is {value!r}, which is reserved")
@@ -92,7 +92,7 @@ def validate_email(value: Any, *, source: str | None = None) -> str:
     shown = value if len(value) <= 80 else value[:77] + "..."
     if len(value) > MAX_EMAIL_LENGTH:
         raise bad(f"is {len(value)} characters long")
-    if not value.isascii() or not EMAIL_PATTERN.match(value):
+    if not value.isascii() or not EMAIL_PATTERN.fullmatch(value):
         raise bad(f"is {shown!r}, not an email address")
     return value
 
@@ -110,6 +110,8 @@ def validate_company_name(value: Any, *, source: str | None = None) -> str:
         raise bad(f"is {len(value)} characters long")
     if not value.isprintable():
         raise bad("contains control or non-printable characters")
+    if value != value.strip():
+        raise bad(f"is {value!r}, with leading or trailing whitespace")
     return value
 
 

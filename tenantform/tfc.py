@@ -122,20 +122,20 @@ class TfcSettings:
 
     def __post_init__(self) -> None:
         src = "tfc settings"
-        if not isinstance(self.organization, str) or not _NAME_PATTERN.match(self.organization):
+        if not isinstance(self.organization, str) or not _NAME_PATTERN.fullmatch(self.organization):
             raise InvalidInput(field="organization", problem=f"is {self.organization!r}",
                                allowed="an organization name (letters, digits, '-', '_')",
                                source=src)
         if not isinstance(self.project, str) or not self.project.strip():
             raise InvalidInput(field="project", problem=f"is {self.project!r}",
                                allowed="the name of an existing project", source=src)
-        if not isinstance(self.hostname, str) or not _HOSTNAME_PATTERN.match(self.hostname):
+        if not isinstance(self.hostname, str) or not _HOSTNAME_PATTERN.fullmatch(self.hostname):
             raise InvalidInput(field="hostname", problem=f"is {self.hostname!r}", source=src,
                                allowed="a host name without scheme or path, e.g. app.terraform.io")
-        if self.address is not None and not re.match(r"^https?://[^/]+/?$", self.address):
+        if self.address is not None and not re.fullmatch(r"https?://[^/\s]+/?", self.address):
             raise InvalidInput(field="address", problem=f"is {self.address!r}", source=src,
                                allowed="a base URL like https://tfe.example.com")
-        if self.terraform_version is not None and not _VERSION_PATTERN.match(self.terraform_version):
+        if self.terraform_version is not None and not _VERSION_PATTERN.fullmatch(self.terraform_version):
             raise InvalidInput(field="terraform_version", problem=f"is {self.terraform_version!r}",
                                allowed="an exact version such as 1.11.4", source=src)
         if self.execution_mode not in EXECUTION_MODES:
@@ -645,7 +645,7 @@ class TfcClient:
         """
         s = self.settings
         for key, value in spec.tags.items():
-            if not _TAG_PATTERN.match(key) or not _TAG_PATTERN.match(value):
+            if not _TAG_PATTERN.fullmatch(key) or not _TAG_PATTERN.fullmatch(value):
                 raise TfcError(f"tag {key}={value!r} of {spec.name}: keys and values are 1-255 "
                                "of letters, digits, '-', '_', '.', ':'")
         project_id = self.project_id()

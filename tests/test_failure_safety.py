@@ -24,7 +24,7 @@ from tenantform.terraform import terraform_processes_in
 
 pytestmark = pytest.mark.integration
 INFRA_RESOURCES = {
-    "module.tenant.aws_cognito_user.admin_user", "module.tenant.aws_cognito_user_pool.user_pool",
+    "module.tenant.aws_cognito_user.admin_user", "module.tenant.aws_cognito_user_pool.user_pool_g2",
     "module.tenant.aws_cognito_user_pool_client.app_client", "module.tenant.aws_cognito_user_pool_domain.user_pool_domain",
     "module.tenant.aws_dynamodb_table.order_table", "module.tenant.aws_dynamodb_table_item.catalogue_entry",
     "module.tenant.aws_iam_role.irsa_role", "module.tenant.aws_iam_role_policy.data_access_policy",

@@ -26,7 +26,19 @@ from tenantform.platform_config import PlatformConfig
 from tenantform.project import Project
 from tenantform.roots import render_infra_root
 from tenantform.targets import Settings
-from tenantform.tenant import TENANT_FIELDS, InvalidInput, Tenant, parse_tenant, validate_tenant_id
+from tenantform.tenant import (
+    FORBIDDEN_TENANT_WORDS,
+    RESERVED_TENANT_IDS,
+    RESERVED_TENANT_PREFIXES,
+    TENANT_FIELDS,
+    InvalidInput,
+    Tenant,
+    parse_tenant,
+    validate_company_name,
+    validate_email,
+    validate_tenant_id,
+    validate_tier,
+)
 from tenantform.tiers import Tier
 
 PLATFORM = PlatformConfig()
@@ -42,19 +54,23 @@ text = st.text(alphabet=st.characters(codec="utf-8"), max_size=300)
 anything = st.one_of(hostile, text, st.integers(), st.booleans(), st.lists(st.text(max_size=5), max_size=3),
                      st.sampled_from([t.value for t in Tier]), st.just("admin@acme.example.com"))
 
-# Service rules for each derived name (AWS and Kubernetes API documentation).
-DNS_LABEL = re.compile(r"^[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?$")
-DNS_SUBDOMAIN = re.compile(r"^(?=.{1,253}$)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$")
+# Service rules for each derived name (AWS and Kubernetes API documentation), applied with
+# re.fullmatch: `$` alone would accept a trailing newline.
+DNS_LABEL = re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?")
+DNS_SUBDOMAIN = re.compile(r"(?=.{1,253}\Z)[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 NAME_RULES = {
     "namespace": DNS_LABEL,
     "service_account": DNS_SUBDOMAIN,
-    "order_table": re.compile(r"^[A-Za-z0-9_.-]{3,255}$"),
-    "irsa_role": re.compile(r"^[\w+=,.@-]{1,64}$", re.ASCII),
-    "user_pool": re.compile(r"^[\w\s+=,.@-]{1,128}$", re.ASCII),
+    "order_table": re.compile(r"[A-Za-z0-9_.-]{3,255}"),
+    "irsa_role": re.compile(r"[\w+=,.@-]{1,64}", re.ASCII),
+    "user_pool": re.compile(r"[\w\s+=,.@-]{1,128}", re.ASCII),
     "user_pool_domain": DNS_LABEL,
-    "app_client": re.compile(r"^[\w\s+=,.@-]{1,128}$", re.ASCII),
-    "admin_username": re.compile(r"^[\w+=,.@-]{1,128}$", re.ASCII),
+    "app_client": re.compile(r"[\w\s+=,.@-]{1,128}", re.ASCII),
+    "admin_username": re.compile(r"[\w+=,.@-]{1,128}", re.ASCII),
 }
+# Whitespace around or inside an otherwise valid value (issue 11: `acme\n` passed `re.match(...$)`).
+WHITESPACE_VARIANTS = ("{}\n", "{}\r\n", "{} ", " {}", "\t{}", "{}\t", "{}\x0b", "{}\x0c", "\n{}", "{}\u00a0",
+                       "{}\u2028")
 
 
 def hcl_literal(value: str) -> str:
@@ -76,7 +92,7 @@ def hcl_literal(value: str) -> str:
 def assert_renders_safely(tenant: Tenant, tmp: Path) -> None:
     names = tenant_names(tenant.id, platform_name=PLATFORM.name)
     for field, rule in NAME_RULES.items():
-        assert rule.match(getattr(names, field)), (field, getattr(names, field))
+        assert rule.fullmatch(getattr(names, field)), (field, getattr(names, field))
     for layer in (INFRA, APPS):
         key = names.state_key(layer)
         assert key.startswith(f"tenants/{tenant.id}/") and ".." not in key and "//" not in key
@@ -90,6 +106,16 @@ def assert_renders_safely(tenant: Tenant, tmp: Path) -> None:
                                           "tenant_id": tenant.id, "namespace": names.namespace,
                                           "order_table_name": names.order_table}[key]
     json.dumps(doc)  # serialisable as Terraform JSON
+    for key in object_keys(doc):  # tenant data must not turn into a key that Terraform evaluates
+        assert hcl_literal(key) == key and key.isprintable() and key == key.strip(), key
+
+
+def object_keys(value: Any) -> list[str]:
+    if isinstance(value, dict):
+        return [k for k in value] + [k for v in value.values() for k in object_keys(v)]
+    if isinstance(value, list):
+        return [k for v in value for k in object_keys(v)]
+    return []
 
 
 def assert_clear_refusal(exc: InvalidInput, *, fields: tuple[str, ...]) -> None:
@@ -124,24 +150,45 @@ def test_a_tenant_file_is_valid_and_safe_or_refused_naming_the_field(workdir: Pa
         return
     assert validate_tenant_id(tenant.id) == tenant.id
     assert_renders_safely(tenant, workdir)
-    VALID_SEEN.append(tenant.id)
 
 
-VALID_SEEN: list[str] = []
+VALID_IDS = st.from_regex(r"[a-z]([-a-z0-9]{0,30}[a-z0-9])?", fullmatch=True).filter(
+    lambda v: v not in RESERVED_TENANT_IDS and not v.startswith(RESERVED_TENANT_PREFIXES)
+    and not any(word in v for word in FORBIDDEN_TENANT_WORDS))
 
 
-def test_the_file_property_saw_valid_tenants() -> None:
-    """Runs after the property above (file order): it must have rendered accepted tenants too."""
-    assert len(VALID_SEEN) >= 20, len(VALID_SEEN)
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(tenant_id=VALID_IDS, name=st.text(alphabet=st.characters(categories=("L", "N", "P", "Zs")), min_size=1,
+                                         max_size=60).map(str.strip).filter(bool),
+       tier=st.sampled_from([t.value for t in Tier]))
+def test_a_valid_tenant_file_is_accepted_and_renders_safely(workdir: Path, tenant_id: str, name: str,
+                                                            tier: str) -> None:
+    """Valid files on their own (not a side effect of the mixed property above): each is accepted."""
+    document = tomli_w.dumps({"id": tenant_id, "company_name": name, "tier": tier,
+                              "admin_email": f"admin@{tenant_id}.example.com"})
+    tenant = parse_tenant(document, source="tenants/x.toml")
+    assert (tenant.id, tenant.company_name, tenant.tier.value) == (tenant_id, name, tier)
+    assert_renders_safely(tenant, workdir)
+
+
+NOT_TOML = ['id = "a"\nid = "b"', 'id = """', "\x00", "id=1e9999x", "id = acme", "= 1", "[x\n", 'id = "a\nb"']
+
+
+@pytest.mark.parametrize("document", NOT_TOML)
+def test_a_file_that_is_not_toml_is_refused_as_a_file_error(document: str) -> None:
+    with pytest.raises(InvalidInput) as info:
+        parse_tenant(document, source="tenants/x.toml")
+    assert info.value.field == "(file)"
+    assert "tenants/x.toml" in str(info.value) and "field '(file)'" in str(info.value)
 
 
 @settings(max_examples=200, deadline=None)
-@given(document=st.one_of(text, st.sampled_from(['id = "a"\nid = "b"', 'id = """', "[[x]]", "\x00", "id=1e9999"])))
-def test_a_broken_tenant_file_is_refused_as_a_file_error(workdir: Path, document: str) -> None:
-    try:
+@given(document=st.one_of(text, st.sampled_from(NOT_TOML + ["[[x]]", "", "id = 1"])))
+def test_random_text_is_never_a_tenant(document: str) -> None:
+    """No random text (or TOML without the four fields) is accepted; each refusal names the file."""
+    with pytest.raises(InvalidInput) as info:
         parse_tenant(document, source="tenants/x.toml")
-    except InvalidInput as exc:
-        assert "tenants/x.toml" in str(exc) and f"field '{exc.field}'" in str(exc)
+    assert "tenants/x.toml" in str(info.value) and f"field '{info.value.field}'" in str(info.value)
 
 
 @settings(max_examples=300, deadline=None)
@@ -153,6 +200,49 @@ def test_company_names_reach_terraform_as_literals(workdir: Path, name: str) -> 
         assert_clear_refusal(exc, fields=("company_name",))
         return
     assert_renders_safely(tenant, workdir)
+
+
+# -- whitespace around valid values: fullmatch semantics everywhere -----------------------------
+@pytest.mark.parametrize("variant", WHITESPACE_VARIANTS, ids=repr)
+@pytest.mark.parametrize("validator,valid,field", [
+    (validate_tenant_id, "acme", "id"),
+    (validate_email, "admin@acme.example.com", "admin_email"),
+    (validate_tier, "basic", "tier"),
+    (validate_company_name, "Acme Corp", "company_name"),
+], ids=["tenant-id", "email", "tier", "company-name"])
+def test_whitespace_around_a_valid_value_is_refused(validator: Any, valid: str, field: str, variant: str) -> None:
+    assert validator(valid) is not None  # control: the bare value is accepted
+    with pytest.raises(InvalidInput) as info:
+        validator(variant.format(valid))
+    assert info.value.field == field
+
+
+@pytest.mark.parametrize("variant", WHITESPACE_VARIANTS, ids=repr)
+@pytest.mark.parametrize("field,valid", [("name", "tenantform"), ("region", "eu-west-1"), ("domain", "example.com"),
+                                         ("api_stage_name", "v1"), ("vpc_cni_addon_version", "v1.19.2-eksbuild.1")])
+def test_whitespace_in_platform_settings_is_refused(tmp_path: Path, field: str, valid: str, variant: str) -> None:
+    from tenantform.platform_config import load_platform_config
+
+    path = tmp_path / "platform.toml"
+    path.write_text(tomli_w.dumps({field: valid}), encoding="utf-8")
+    assert getattr(load_platform_config(path), field) == valid  # control
+    path.write_text(tomli_w.dumps({field: variant.format(valid)}), encoding="utf-8")
+    with pytest.raises(InvalidInput) as info:
+        load_platform_config(path)
+    assert info.value.field == field and str(path) in str(info.value)
+
+
+@pytest.mark.parametrize("variant", WHITESPACE_VARIANTS, ids=repr)
+@pytest.mark.parametrize("field,valid", [("organization", "acme-corp"), ("hostname", "app.terraform.io"),
+                                         ("address", "https://tfe.example.com"), ("terraform_version", "1.11.4")])
+def test_whitespace_in_tfc_settings_is_refused(field: str, valid: str, variant: str) -> None:
+    from tenantform.tfc import TfcSettings
+
+    values = {"organization": "acme-corp", "project": "saas", field: valid}
+    assert getattr(TfcSettings(**values), field) == valid  # control
+    with pytest.raises(InvalidInput) as info:
+        TfcSettings(**{**values, field: variant.format(valid)})
+    assert info.value.field == field
 
 
 # -- command-line words --------------------------------------------------------------------------------

@@ -17,11 +17,13 @@ import pytest
 from cdktf import Testing as CdktfTesting  # aliased: pytest would try to collect `Testing*`
 from cdktf_cdktf_provider_aws.acm_certificate import AcmCertificate
 from cdktf_cdktf_provider_aws.api_gateway_account import ApiGatewayAccount
+from cdktf_cdktf_provider_aws.api_gateway_authorizer import ApiGatewayAuthorizer
 from cdktf_cdktf_provider_aws.api_gateway_base_path_mapping import ApiGatewayBasePathMapping
 from cdktf_cdktf_provider_aws.api_gateway_domain_name import ApiGatewayDomainName
 from cdktf_cdktf_provider_aws.api_gateway_integration import ApiGatewayIntegration
 from cdktf_cdktf_provider_aws.api_gateway_method import ApiGatewayMethod
 from cdktf_cdktf_provider_aws.api_gateway_resource import ApiGatewayResource
+from cdktf_cdktf_provider_aws.api_gateway_rest_api import ApiGatewayRestApi
 from cdktf_cdktf_provider_aws.api_gateway_stage import ApiGatewayStage
 from cdktf_cdktf_provider_aws.api_gateway_usage_plan import ApiGatewayUsagePlan
 from cdktf_cdktf_provider_aws.api_gateway_vpc_link import ApiGatewayVpcLink
@@ -37,6 +39,9 @@ from cdktf_cdktf_provider_aws.eks_cluster import EksCluster
 from cdktf_cdktf_provider_aws.eks_node_group import EksNodeGroup
 from cdktf_cdktf_provider_aws.iam_openid_connect_provider import IamOpenidConnectProvider
 from cdktf_cdktf_provider_aws.iam_role import IamRole
+from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
+from cdktf_cdktf_provider_aws.lambda_function import LambdaFunction
+from cdktf_cdktf_provider_aws.lambda_permission import LambdaPermission
 from cdktf_cdktf_provider_aws.launch_template import LaunchTemplate
 from cdktf_cdktf_provider_aws.lb import Lb
 from cdktf_cdktf_provider_aws.lb_listener import LbListener
@@ -54,7 +59,9 @@ from modules.platform.cluster import VPC_CNI_CONFIGURATION
 from modules.platform.network import subnet_cidrs
 from modules.platform.stack import PlatformStack
 from tenantform.contract import PLATFORM_OUTPUT_DESCRIPTIONS, platform_output_names
+from tenantform import lambda_package
 from tenantform.errors import InvalidInput
+from tenantform.gateway_check import gateway_violations
 from tenantform.names import PLATFORM_STATE_KEY
 from tenantform.pins import CLUSTER_AUTOSCALER_IMAGE_TAGS, PROVIDER_REQUIREMENTS
 from tenantform.platform_config import (
@@ -285,6 +292,96 @@ def test_rest_api_any_proxy_over_vpc_link(production: str) -> None:
     assert re.fullmatch(r"http://\$\{aws_lb\.\w+\.dns_name\}:80/\{proxy\}", integration["uri"])
     assert "aws_lb." in only(production, ApiGatewayVpcLink.TF_RESOURCE_TYPE)["target_arns"][0]
     assert "lifecycle" not in integration
+
+
+def test_proxy_method_is_behind_the_tenant_authorizer(production: str, local: str) -> None:
+    for synthesised in (production, local):
+        method = only(synthesised, ApiGatewayMethod.TF_RESOURCE_TYPE)
+        assert method["authorization"] == "CUSTOM"
+        assert re.fullmatch(r"\$\{aws_api_gateway_authorizer\.\w+\.id\}", method["authorizer_id"])
+        assert method["api_key_required"] is True
+        authorizer = only(synthesised, ApiGatewayAuthorizer.TF_RESOURCE_TYPE)
+        assert authorizer["type"] == "REQUEST"
+        # cached per token AND path: an Allow for /acme/... is never reused for /globex/...
+        assert authorizer["identity_source"] == "method.request.header.Authorization,context.path"
+        assert 0 < authorizer["authorizer_result_ttl_in_seconds"] <= 3600
+        assert re.fullmatch(r"\$\{aws_lambda_function\.\w+\.invoke_arn\}", authorizer["authorizer_uri"])
+        assert only(synthesised, ApiGatewayRestApi.TF_RESOURCE_TYPE)["api_key_source"] == "AUTHORIZER"
+        assert gateway_violations(doc(synthesised)) == []
+
+
+def _broken(synthesised: str, change) -> dict[str, Any]:  # noqa: ANN001
+    broken = doc(synthesised)
+    change(broken["resource"])
+    return broken
+
+
+@pytest.mark.parametrize("case,change,expected", [
+    ("authorization NONE", lambda r: next(iter(r["aws_api_gateway_method"].values())).update(authorization="NONE"),
+     "authorization 'NONE', expected CUSTOM"),
+    ("IAM instead of the authorizer",
+     lambda r: next(iter(r["aws_api_gateway_method"].values())).update(authorization="AWS_IAM"),
+     "authorization 'AWS_IAM', expected CUSTOM"),
+    ("no authorizer_id", lambda r: next(iter(r["aws_api_gateway_method"].values())).pop("authorizer_id"),
+     "is not one of this workspace's authorizers"),
+    ("a second method without authorizer", lambda r: r["aws_api_gateway_method"].update(
+        extra={"http_method": "GET", "authorization": "NONE", "rest_api_id": "x", "resource_id": "y"}),
+     "aws_api_gateway_method.extra (GET): authorization 'NONE'"),
+    ("no API key", lambda r: next(iter(r["aws_api_gateway_method"].values())).update(api_key_required=False),
+     "api_key_required is not true"),
+    ("cache keyed on the token only", lambda r: next(iter(r["aws_api_gateway_authorizer"].values())).update(
+        identity_source="method.request.header.Authorization"), "identity_source lacks context.path"),
+    ("TOKEN authorizer", lambda r: next(iter(r["aws_api_gateway_authorizer"].values())).update(type="TOKEN"),
+     "type 'TOKEN', expected REQUEST"),
+    ("no methods at all", lambda r: r.pop("aws_api_gateway_method"), "no aws_api_gateway_method found"),
+])
+def test_gateway_checker_refuses_a_method_reachable_without_the_authorizer(production: str, case: str, change,  # noqa: ANN001
+                                                                          expected: str) -> None:
+    assert gateway_violations(doc(production)) == []  # control: the synthesised platform passes
+    problems = gateway_violations(_broken(production, change))
+    assert problems and any(expected in p for p in problems), (case, problems)
+
+
+def test_tenant_headers_come_from_the_authorizer_context(production: str) -> None:
+    params = only(production, ApiGatewayIntegration.TF_RESOURCE_TYPE)["request_parameters"]
+    assert params["integration.request.header.X-Tenant-Id"] == "context.authorizer.tenant_id"
+    assert params["integration.request.header.X-Tenant-Tier"] == "context.authorizer.tier"
+
+
+def test_default_endpoint_disabled_only_with_a_domain(production: str, with_domain: str) -> None:
+    assert only(production, ApiGatewayRestApi.TF_RESOURCE_TYPE)["disable_execute_api_endpoint"] is False
+    assert only(with_domain, ApiGatewayRestApi.TF_RESOURCE_TYPE)["disable_execute_api_endpoint"] is True
+
+
+def test_authorizer_function_runs_the_packaged_zip(production: str) -> None:
+    function = only(production, LambdaFunction.TF_RESOURCE_TYPE)
+    package = lambda_package.build(REPO)
+    assert function["filename"] == lambda_package.ZIP_NAME
+    assert function["source_code_hash"] == package.sha256_base64
+    assert function["handler"] == "authorizer.handler.handler" and function["runtime"] == "python3.11"
+    assert "authorizer/handler.py" in package.names
+    assert function["environment"]["variables"]["CATALOGUE_TABLE"].startswith("${aws_dynamodb_table.")
+    permission = only(production, LambdaPermission.TF_RESOURCE_TYPE)
+    assert permission["principal"] == "apigateway.amazonaws.com"
+    assert re.fullmatch(r"\$\{aws_api_gateway_rest_api\.\w+\.execution_arn\}/authorizers/"
+                        r"\$\{aws_api_gateway_authorizer\.\w+\.id\}", permission["source_arn"])
+
+
+def test_authorizer_role_least_privilege(production: str) -> None:
+    (policy,) = [json.loads(p["policy"]) for p in resources(production, IamRolePolicy.TF_RESOURCE_TYPE).values()
+                 if p["name"] == "authorizer"]
+    actions = {s["Sid"]: (s["Action"], s["Resource"]) for s in policy["Statement"]}
+    action, resource = actions["ReadCatalogueEntry"]
+    assert action == "dynamodb:GetItem"
+    assert re.fullmatch(r"\$\{aws_dynamodb_table\.\w*catalogue\w*\.arn\}", resource), resource
+    assert "Query" not in json.dumps(policy) and "Scan" not in json.dumps(policy)
+    assert actions["ReadApiKeyValues"] == ("apigateway:GET", "arn:aws:apigateway:us-east-1::/apikeys/*")
+    assert sorted(actions) == ["OwnLogs", "ReadApiKeyValues", "ReadCatalogueEntry", "Tracing"]
+    assert all(s["Effect"] == "Allow" for s in policy["Statement"])
+    (trust,) = [d for key, d in doc(production)["data"]["aws_iam_policy_document"].items() if "authorizer_trust" in key]
+    (statement,) = trust["statement"]
+    assert statement["actions"] == ["sts:AssumeRole"]
+    assert statement["principals"] == [{"type": "Service", "identifiers": ["lambda.amazonaws.com"]}]
 
 
 def test_stage_access_logging(production: str) -> None:

@@ -95,11 +95,53 @@ def test_admin_user_carries_tenant_and_tier(tier_synth: tuple[Tier, str]) -> Non
         "attributes": {"custom:tier": other.value}}) is False
 
 
-def test_user_pool_declares_the_custom_attributes(tier_synth: tuple[Tier, str]) -> None:
+def test_user_pool_declares_the_custom_attributes_immutable(tier_synth: tuple[Tier, str]) -> None:
     _, synth = tier_synth
     pool = next(iter(resources(synth, CognitoUserPool.TF_RESOURCE_TYPE).values()))
     assert {s["name"] for s in pool["schema"]} == {"tenant-id", "tier"}
+    for attribute in pool["schema"]:
+        assert attribute["mutable"] is False, attribute["name"]  # set once, at AdminCreateUser
+        assert attribute["developer_only_attribute"] is False
     assert pool["admin_create_user_config"]["allow_admin_create_user_only"] is True
+    mutable = json.loads(synth)
+    for attribute in next(iter(mutable["resource"]["aws_cognito_user_pool"].values()))["schema"]:
+        attribute["mutable"] = True
+    assert not Testing.to_have_resource_with_properties(synth, CognitoUserPool.TF_RESOURCE_TYPE, {
+        "schema": next(iter(mutable["resource"]["aws_cognito_user_pool"].values()))["schema"]})
+
+
+# The schema each user pool generation was released with; a schema change without a new generation
+# would be planned as an in-place update that Cognito refuses ("cannot modify or remove schema items").
+SCHEMA_OF_GENERATION = {2: [("tenant-id", False), ("tier", False)]}
+
+
+def test_a_schema_change_comes_with_a_new_user_pool_generation(tier_synth: tuple[Tier, str]) -> None:
+    from modules.tenant_infra import USER_POOL_GENERATION
+
+    _, synth = tier_synth
+    pools = resources(synth, CognitoUserPool.TF_RESOURCE_TYPE)
+    assert list(pools) == [f"user_pool_g{USER_POOL_GENERATION}"]
+    schema = sorted((a["name"], a["mutable"]) for a in pools[f"user_pool_g{USER_POOL_GENERATION}"]["schema"])
+    assert SCHEMA_OF_GENERATION.get(USER_POOL_GENERATION) == schema, (
+        "the user pool schema changed: bump modules/tenant_infra.py USER_POOL_GENERATION and record it here")
+
+
+def test_app_client_cannot_write_the_tenant_claims(tier_synth: tuple[Tier, str]) -> None:
+    _, synth = tier_synth
+    client = next(iter(resources(synth, CognitoUserPoolClient.TF_RESOURCE_TYPE).values()))
+    # written by hand from the Cognito attribute names, not from the module's constants
+    assert client["write_attributes"] == ["email", "name"]
+    assert client["read_attributes"] == ["email", "email_verified", "name", "custom:tenant-id", "custom:tier"]
+    assert not [a for a in client["write_attributes"] if a.startswith("custom:")]
+    for claim in ("custom:tenant-id", "custom:tier"):
+        assert not Testing.to_have_resource_with_properties(synth, CognitoUserPoolClient.TF_RESOURCE_TYPE, {
+            "write_attributes": ["email", "name", claim]})
+
+
+def test_admin_user_tier_attribute_is_not_rewritten(tier_synth: tuple[Tier, str]) -> None:
+    _, synth = tier_synth
+    user = next(iter(resources(synth, CognitoUser.TF_RESOURCE_TYPE).values()))
+    assert user["lifecycle"]["ignore_changes"] == ['attributes["custom:tier"]']
 
 
 def test_irsa_trust_admits_only_the_tenant_service_account(tier_synth: tuple[Tier, str]) -> None:
@@ -144,7 +186,9 @@ def test_catalogue_entry_is_owned_by_the_tenant(tier_synth: tuple[Tier, str]) ->
     assert compact.startswith("${jsonencode(")
     assert '"tenant_id"={"S"="acme"}' in compact
     assert f'"tier"={{"S"="{tier.value}"}}' in compact
-    assert '"user_pool_id"={"S"=aws_cognito_user_pool.user_pool.id}' in compact
+    assert '"user_pool_id"={"S"=aws_cognito_user_pool.user_pool_g2.id}' in compact
+    assert '"app_client_id"={"S"=aws_cognito_user_pool_client.app_client.id}' in compact
+    assert '"api_key_id"={"S"=aws_api_gateway_api_key.api_key.id}' in compact
 
 
 def test_api_key_joins_its_tiers_usage_plan(tier_synth: tuple[Tier, str]) -> None:
@@ -198,9 +242,10 @@ def test_with_a_domain_the_tenant_gets_its_host_and_callbacks() -> None:
 def test_emulator_flavour_only_ignores_what_moto_reports_wrongly() -> None:
     real = resources(synth_tenant(tenant(Tier.BASIC)), CognitoUser.TF_RESOURCE_TYPE)["admin_user"]
     emulated = resources(synth_tenant(tenant(Tier.BASIC), emulator=True), CognitoUser.TF_RESOURCE_TYPE)["admin_user"]
-    assert "lifecycle" not in real
+    # AWS: only the immutable tier attribute (a tier change must not try to rewrite it)
+    assert real["lifecycle"] == {"ignore_changes": ['attributes["custom:tier"]']}
     assert emulated["lifecycle"] == {"ignore_changes": ["attributes"]}
-    for resource_type, name in ((CognitoUserPool.TF_RESOURCE_TYPE, "user_pool"),
+    for resource_type, name in ((CognitoUserPool.TF_RESOURCE_TYPE, "user_pool_g2"),
                                 (ApiGatewayApiKey.TF_RESOURCE_TYPE, "api_key")):
         assert "lifecycle" not in resources(synth_tenant(tenant(Tier.BASIC)), resource_type)[name]
         assert resources(synth_tenant(tenant(Tier.BASIC), emulator=True), resource_type)[name]["lifecycle"] == \

@@ -2,7 +2,10 @@
 
 The NGINX ingress controller (workspace `platform-k8s`) listens on `ingress_node_port` on every
 node; the NLB's target group forwards there. API Gateway is the only public entry: `ANY
-/{proxy+}` with an API key, so every request counts against its tenant's tier usage plan.
+/{proxy+}` behind the tenant authorizer (modules/platform/authorizer.py), which turns a Cognito
+access token into a tenant, returns that tenant's API key as the usage identifier
+(`api_key_source = AUTHORIZER`, so the tier's usage plan still throttles) and the tenant id and
+tier, forwarded to the ingress as the X-Tenant-Id and X-Tenant-Tier headers.
 """
 
 from __future__ import annotations
@@ -40,12 +43,16 @@ from cdktf_cdktf_provider_aws.lb_listener import LbListener, LbListenerDefaultAc
 from cdktf_cdktf_provider_aws.lb_target_group import LbTargetGroup, LbTargetGroupHealthCheck
 from constructs import Construct
 
+from modules.platform.authorizer import TenantAuthorizer
 from modules.platform.cluster import Cluster
+from modules.platform.data import SharedData
 from modules.platform.network import Network
 from tenantform.platform_config import PlatformConfig
 from tenantform.tiers import TIER_PROFILES, Tier
 
 LISTENER_PORT = 80
+# The services trust these headers only (contract with services/product and services/order).
+TENANT_HEADERS = {"X-Tenant-Id": "context.authorizer.tenant_id", "X-Tenant-Tier": "context.authorizer.tier"}
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
     "ip": "$context.identity.sourceIp",
@@ -68,7 +75,7 @@ class Ingress(Construct):
     """NLB + target group on the NodePort, REST API over a VPC link, one usage plan per tier."""
 
     def __init__(self, scope: Construct, construct_id: str, *, platform: PlatformConfig, network: Network,
-                 cluster: Cluster, ignore_emulator_drift: bool) -> None:
+                 cluster: Cluster, data: SharedData, ignore_emulator_drift: bool) -> None:
         super().__init__(scope, construct_id)
         name = platform.name
 
@@ -114,8 +121,15 @@ class Ingress(Construct):
             name=f"{name}-api",
             description="Tenant APIs: /<tenant>/products, /<tenant>/orders",
             endpoint_configuration=ApiGatewayRestApiEndpointConfiguration(types=["REGIONAL"]),
-            api_key_source="HEADER",
+            # The authorizer returns the tenant's key: clients never send (or know) one.
+            api_key_source="AUTHORIZER",
+            # With a custom domain, api.<domain> is the only way in; without one, the default
+            # execute-api endpoint is the only endpoint, so it stays on.
+            disable_execute_api_endpoint=bool(platform.domain),
         )
+        self.authorizer = TenantAuthorizer(self, "authorizer", platform=platform, api=self.api,
+                                           catalogue_table_name=data.catalogue_table.name,
+                                           catalogue_table_arn=data.catalogue_table.arn)
         proxy = ApiGatewayResource(self, "proxy", rest_api_id=self.api.id, parent_id=self.api.root_resource_id,
                                    path_part="{proxy+}")
         method = ApiGatewayMethod(
@@ -123,7 +137,8 @@ class Ingress(Construct):
             rest_api_id=self.api.id,
             resource_id=proxy.id,
             http_method="ANY",
-            authorization="NONE",
+            authorization="CUSTOM",
+            authorizer_id=self.authorizer.authorizer.id,
             api_key_required=True,
             request_parameters={"method.request.path.proxy": True},
         )
@@ -137,7 +152,9 @@ class Ingress(Construct):
             uri=f"http://{self.load_balancer.dns_name}:{LISTENER_PORT}/{{proxy}}",
             connection_type="VPC_LINK",
             connection_id=self.vpc_link.id,
-            request_parameters={"integration.request.path.proxy": "method.request.path.proxy"},
+            request_parameters={"integration.request.path.proxy": "method.request.path.proxy",
+                                **{f"integration.request.header.{header}": source
+                                   for header, source in TENANT_HEADERS.items()}},
             timeout_milliseconds=29000,
             # moto does not return `connection_id`: every re-plan against it would show a change.
             lifecycle=(TerraformResourceLifecycle(ignore_changes=["connection_id"])
@@ -146,8 +163,9 @@ class Ingress(Construct):
         deployment = ApiGatewayDeployment(
             self, "deployment",
             rest_api_id=self.api.id,
-            triggers={"redeployment": Fn.sha1(Fn.jsonencode([proxy.id, method.id, integration.id,
-                                                              integration.uri]))},
+            triggers={"redeployment": Fn.sha1(Fn.jsonencode([
+                proxy.id, method.id, method.authorizer_id, integration.id, integration.uri,
+                self.authorizer.authorizer.id, self.authorizer.function.source_code_hash]))},
             lifecycle=TerraformResourceLifecycle(create_before_destroy=True),
             depends_on=[integration],
         )

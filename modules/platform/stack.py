@@ -47,7 +47,7 @@ class PlatformStack(TerraformStack):
         self.registry = Registry(self, "registry", platform=platform)
         self.data = SharedData(self, "data", platform=platform)
         self.ingress = Ingress(self, "ingress", platform=platform, network=self.network, cluster=self.cluster,
-                               ignore_emulator_drift=config.emulator)
+                               data=self.data, ignore_emulator_drift=config.emulator)
         self.domain: CustomDomain | None = None
         if platform.domain:
             us_east_1 = _aliased_provider(self, provider_settings, alias=US_EAST_1_ALIAS,
