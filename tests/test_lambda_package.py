@@ -75,7 +75,8 @@ def test_missing_sources_refused(tmp_path: Path) -> None:
 
 def test_an_authorizer_change_changes_the_platform_fingerprint(tmp_path: Path) -> None:
     copy = copy_project(tmp_path / "copy")
-    project = Project(Settings(project_dir=copy, target=TargetKind.AWS))
+    # an explicit bucket: the default name needs the account id, i.e. credentials
+    project = Project(Settings(project_dir=copy, target=TargetKind.AWS, state_bucket="example-state"))
     before = project.platform_fingerprint()
     assert project.platform_fingerprint() == before
     source = copy / "services" / "authorizer" / "jwks.py"
