@@ -43,6 +43,8 @@ def _print_report(report: Report, *, verb: str) -> None:
                 console.print(f"  {key} = {value}")
     for path in report.removed:
         console.print(f"removed {path}")
+    for kept in report.kept:
+        console.print(f"kept {kept}")
     if verb == "onboard" and not report.changed:
         console.print("No changes: tenant is up to date.")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items() if v)
@@ -75,14 +77,17 @@ def update(c: Context, tenant=None, tier=None, email=None, name=None, target=Non
 
 
 @task(positional=["tenant"], help={"tenant": TENANT_HELP["tenant"], "target": TENANT_HELP["target"],
-                                   "yes": "do not ask for confirmation"})
-def offboard(c: Context, tenant=None, target=None, yes=False):  # noqa: ANN001
-    """Offboard a tenant: destroy both layers, delete their state objects and the tenant file."""
+                                   "yes": "do not ask for confirmation",
+                                   "skip-backup": "take NO final backup of the tenant's order table and "
+                                                  "pooled products (they are deleted for good)"})
+def offboard(c: Context, tenant=None, target=None, yes=False, skip_backup=False):  # noqa: ANN001
+    """Offboard a tenant: final backup, pooled rows, both layers, state objects and tenant file."""
     args = keyword_words({"tenant": tenant, "target": target})
     if not args["tenant"]:
         raise Exit("error: field 'tenant' is missing; allowed: tenant=<id>", code=2)
     proj = project(c, target=args["target"])
-    report = run(lambda: workflows.offboard(proj, tenant_id=args["tenant"], confirm=confirmer(yes), say=say))
+    report = run(lambda: workflows.offboard(proj, tenant_id=args["tenant"], confirm=confirmer(yes), say=say,
+                                            skip_backup=skip_backup))
     _print_report(report, verb="offboard")
 
 
