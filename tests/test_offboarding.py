@@ -157,3 +157,37 @@ def test_a_failing_backup_destroys_nothing(local_project) -> None:  # noqa: ANN0
     skipped = cli.run("offboard", "tenant=nobackup", "--yes", "--skip-backup")
     assert "kept NO FINAL BACKUP: --skip-backup was given" in skipped.stdout
     assert tenant.backups() == [] and tenant.pooled.count() == 0 and tenant.leftovers() == []
+
+
+def test_an_offboarding_killed_during_the_destroy_resumes(local_project, tmp_path) -> None:  # noqa: ANN001
+    """A real interruption: SIGKILL of the whole `invoke` process group while terraform destroys
+    the infra layer. terraform (its own session) finishes; the re-run resumes at `infra`."""
+    import os
+    import signal
+
+    from tests.test_failure_safety import start, wait_for
+    from tenantform.terraform import terraform_processes_in
+
+    cli = local_project
+    cli.run("onboard", "tenant=killed-off")
+    tenant = Footprint(cli, "killed-off")
+    tenant.put_products(2)
+    workdir = tenant.project.workspace_dir(tenant.names.workspace("infra"))
+
+    def destroying() -> bool:
+        done = json.loads(tenant.journal().read_text(encoding="utf-8"))["done"] if tenant.journal().exists() else []
+        return "apps" in done and bool(terraform_processes_in(workdir))
+
+    proc = start(cli, "offboard", "tenant=killed-off", "--yes", log=tmp_path / "killed.log")
+    try:
+        wait_for(destroying, timeout=600, what="the infra destroy", proc=proc)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+    assert "infra" not in json.loads(tenant.journal().read_text(encoding="utf-8"))["done"]
+    rerun = cli.run("offboard", "tenant=killed-off", "--yes")
+    assert "done already: backup, products, apps" in rerun.stdout, rerun.stdout
+    assert len(tenant.backups()) == 1 and tenant.pooled.count() == 0 and tenant.leftovers() == []
+    assert not tenant.tenant_file().exists() and not tenant.journal().exists()
