@@ -16,7 +16,6 @@ import json
 import os
 import time
 from dataclasses import dataclass
-from datetime import date
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
@@ -40,10 +39,6 @@ def aws_errors() -> tuple[type[BaseException], ...]:
 def _code(exc: BaseException) -> str:
     response = getattr(exc, "response", None) or {}
     return response.get("Error", {}).get("Code", type(exc).__name__)
-
-
-def backup_name(tenant_id: str, day: date) -> str:
-    return f"tenantform-final-{tenant_id}-{day:%Y%m%d}"
 
 
 def table_exists(ddb: Any, table: str) -> bool:
