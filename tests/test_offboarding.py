@@ -78,8 +78,19 @@ def test_offboarding_keeps_a_backup_removes_pooled_rows_and_a_reused_id_starts_e
     (pool,) = [p for p in idp.list_user_pools(MaxResults=60)["UserPools"] if p["Name"] == "tenantform-acme"]
     assert idp.describe_user_pool(UserPoolId=pool["Id"])["UserPool"]["DeletionProtection"] == "ACTIVE"
 
+    in_state = [a for a in acme.project.terraform("tenant-acme-infra").state_list()
+                if not a.startswith("data.") and ".data." not in a]
     gone = cli.run("offboard", "tenant=acme", "--yes")
     name = f"tenantform-final-acme-{today()}"
+    # exactly what the state holds is listed, each once
+    lines = gone.stdout.splitlines()
+    start = lines.index(f"  tenant-acme-infra: {len(in_state)} resources")
+    addresses = []
+    for line in lines[start + 1:]:
+        if not line.startswith("    - "):
+            break
+        addresses.append(line.removeprefix("    - "))
+    assert addresses == in_state and len(in_state) >= 10
     # the confirmation lists what is removed and what is kept
     assert "30 products in the pooled table Product (partition tenant_id = acme)" in gone.stdout, gone.stdout
     assert f"  - DynamoDB backup {name} of table Order-acme" in gone.stdout
