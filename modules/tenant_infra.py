@@ -100,6 +100,8 @@ class TenantInfra(Construct):
             self, f"user_pool_g{USER_POOL_GENERATION}",
             lifecycle=emulator_tags,
             name=inputs["user_pool_name"],
+            # premium and platinum (the tier's enable_deletion_protection); offboarding turns it off first
+            deletion_protection=Token.as_string(when(inputs["enable_deletion_protection"], "ACTIVE", "INACTIVE")),
             auto_verified_attributes=["email"],
             mfa_configuration="OPTIONAL",
             software_token_mfa_configuration={"enabled": True},

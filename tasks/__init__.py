@@ -55,6 +55,8 @@ def _print_report(report: Report, *, verb: str) -> None:
                 console.print(f"  {key} = {shown}", markup=False)
     for path in report.removed:
         console.print(f"removed {path}")
+    for kept in report.kept:
+        console.print(f"kept {kept}")
     if verb == "onboard" and not report.changed:
         console.print("No changes: tenant is up to date.")
     timings = ", ".join(f"{k} {v:.1f}s" for k, v in report.timings.items() if v)
@@ -83,12 +85,15 @@ def update(c: Context, tenant=None, tier=None, email=None, name=None, target=Non
 
 
 @task(help={"tenant": TENANT_HELP["tenant"], "target": TENANT_HELP["target"],
-                                   "yes": "do not ask for confirmation"})
-def offboard(c: Context, tenant=None, target=None, yes=False):  # noqa: ANN001
-    """Offboard a tenant: destroy both layers, delete their state objects and the tenant file."""
+            "yes": "do not ask for confirmation",
+            "skip-backup": "take NO final backup of the tenant's order table and "
+                           "pooled products (they are deleted for good)"})
+def offboard(c: Context, tenant=None, target=None, yes=False, skip_backup=False):  # noqa: ANN001
+    """Offboard a tenant: final backup, pooled rows, both layers, state objects and tenant file."""
     _require("tenant", tenant)
     proj = project(c, target=target)
-    report = run(lambda: workflows.offboard(proj, tenant_id=tenant, confirm=confirmer(yes), say=say))
+    report = run(lambda: workflows.offboard(proj, tenant_id=tenant, confirm=confirmer(yes), say=say,
+                                            skip_backup=skip_backup))
     _print_report(report, verb="offboard")
 
 

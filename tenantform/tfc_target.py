@@ -66,7 +66,7 @@ from tenantform.tfc import (
 )
 from tenantform.tiers import profile
 from tenantform.workflows import (
-    Confirm, LayerOutcome, Report, describe_plan, forget_tenant, tenant_module_version, updated_tenant,
+    Confirm, LayerOutcome, Report, describe_plan, tenant_module_version, updated_tenant,
 )
 
 SETTINGS_SOURCE = "invoke.yaml (tenantform.tfc)"
@@ -319,9 +319,18 @@ def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False,
         raise TenantformError(f"{len(tenants)} tenants still exist ({', '.join(tenants[:10])}"
                               f"{', ...' if len(tenants) > 10 else ''}): offboard them first, or pass --force")
     _target(project).prepare()
+    from tenantform.offboarding import aws_client, require_aws_credentials
+    from tenantform.tenant_data import unprotect_tables
+
+    require_aws_credentials(project, job="platform.destroy",
+                            calls="turning the shared tables' deletion protection off")
     inventory = _inventory(project, [PLATFORM_K8S_WORKSPACE, PLATFORM_WORKSPACE])
-    if not confirm(_describe_removal(project, "Destroying the platform removes:", inventory, [])):
+    tables = [project.platform.product_table_name, project.platform.catalogue_table_name]
+    description = _describe_removal(project, "Destroying the platform removes:", inventory, [])
+    if not confirm(f"{description}\nDeletion protection is turned off first on the tables {', '.join(tables)} "
+                   "(every tenant's pooled data and the tenant catalogue; no backup is taken)"):
         raise TenantformError("not confirmed: nothing removed")
+    unprotect_tables(aws_client(project, "dynamodb"), tables, say=say)
     outcome: RunOutcome | None = None
     for name in inventory:  # platform-k8s first: it runs on the cluster the platform holds
         outcome, _ = _destroy_and_delete(project, name, message="tenantform: platform.destroy", say=say)
@@ -432,45 +441,47 @@ def update(project: Project, *, tenant_id: str, tier: str | None = None, email: 
     return report
 
 
-def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _quiet) -> Report:
-    """Destroy runs (apps, then infra), delete the workspaces, then the roots, records and file."""
-    started = time.monotonic()
-    tenant_id = validate_tenant_id(tenant_id, source="argument tenant")
-    tenant = project.registry.get(tenant_id)
-    project.target.prepare()
-    names = tenant_names(tenant.id, platform_name=project.platform.name)
-    workspaces = [names.workspace(layer) for layer in reversed(LAYERS)]  # workloads first
-    inventory = _inventory(project, workspaces)
-    files = [str(project.registry.path(tenant.id))]
-    title = f"Offboarding tenant {tenant.id} ({tenant.tier}) removes:"
-    if not confirm(_describe_removal(project, title, inventory, files)):
-        raise TenantformError("not confirmed: nothing removed")
-    infra_record = project.records.get(names.workspace(INFRA))
-    report = Report(tenant=tenant, module_version=infra_record.module_version if infra_record else "")
-    settings = _target(project).tfc
-    for layer in reversed(LAYERS):
-        workspace = names.workspace(layer)
-        if workspace not in inventory:
-            report.layers.append(LayerOutcome(workspace, "absent", note="no HCP Terraform workspace"))
-            continue
-        if inventory[workspace] and layer == INFRA and profile(tenant.tier).enable_deletion_protection:
+def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _quiet,
+             skip_backup: bool = False) -> Report:
+    """tenantform/offboarding.py's steps (final backup, pooled rows, verification: AWS calls from
+    this machine), with destroy runs (apps, then infra) that also delete the workspaces."""
+    from tenantform import offboarding
+
+    return offboarding.offboard(project, tenant_id=tenant_id, confirm=confirm, say=say,
+                                skip_backup=skip_backup, layers=TfcLayers(project))
+
+
+class TfcLayers:
+    """offboarding.Layers on HCP Terraform: a workspace's state goes with the workspace."""
+
+    def __init__(self, project: Project) -> None:
+        self.project = project
+
+    def inventory(self, tenant: Tenant, layers: list[str]) -> dict[str, list[str]]:
+        names = tenant_names(tenant.id, platform_name=self.project.platform.name)
+        return _inventory(self.project, [names.workspace(layer) for layer in layers])
+
+    def destroy(self, tenant: Tenant, layer: str, resources: list[str], say: Say) -> LayerOutcome:
+        project = self.project
+        workspace = tenant_names(tenant.id, platform_name=project.platform.name).workspace(layer)
+        if resources and layer == INFRA and profile(tenant.tier).enable_deletion_protection:
             say(f"{workspace}: turning deletion protection off before destroying")
             version, _ = project.ensure_modules(say)
-            report.module_version = version
             apply_layer(project, tenant, INFRA, version, say=say, deletion_protection=False)
         try:
             outcome, _ = _destroy_and_delete(project, workspace, say=say,
                                              message=f"tenantform: offboard tenant {tenant.id}")
         except TfcError as exc:
-            project.records.put(Record(workspace=workspace, status="failed",
-                                       message=str(exc).splitlines()[0]))
+            project.records.put(Record(workspace=workspace, status="failed", message=str(exc).splitlines()[0]))
             raise
+        url = _target(project).tfc.workspace_url(workspace)
         if outcome is None:
-            report.layers.append(LayerOutcome(workspace, "absent", note="no resources; workspace deleted"))
-        else:
-            report.layers.append(LayerOutcome(workspace, "destroyed", _changes(outcome), log=outcome.url,
-                                              note=f"destroy run {outcome.url}; workspace deleted"))
-        report.removed.append(f"HCP Terraform workspace {settings.workspace_url(workspace)}")
-    forget_tenant(project, tenant, report)
-    report.seconds = time.monotonic() - started
-    return report
+            return LayerOutcome(workspace, "absent", note=f"no resources; workspace {url} deleted")
+        return LayerOutcome(workspace, "destroyed", _changes(outcome), log=outcome.url,
+                            note=f"destroy run {outcome.url}; workspace {url} deleted")
+
+    def state_lines(self, tenant: Tenant) -> list[str]:
+        return ["  state: each workspace's, deleted with the workspace"]
+
+    def remove_state(self, tenant: Tenant) -> list[str]:
+        return []

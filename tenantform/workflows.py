@@ -21,7 +21,7 @@ from tenantform.state_bucket import BootstrapResult, delete_state_objects, list_
 from tenantform.targets import TargetKind
 from tenantform.tenant import Tenant, validate_tenant_id
 from tenantform.terraform import Changes, Result, exclusive, parse_duration
-from tenantform.tiers import Tier, profile
+from tenantform.tiers import Tier
 
 Confirm = Callable[[str], bool]
 
@@ -46,6 +46,8 @@ class Report:
     timings: dict[str, float] = field(default_factory=dict)
     created_tenant_file: bool = False
     removed: list[str] = field(default_factory=list)
+    kept: list[str] = field(default_factory=list)
+    """What a destructive command kept: final backups with their ARN or path."""
 
     @property
     def changed(self) -> bool:
@@ -98,11 +100,17 @@ def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False,
     tf = project.terraform(PLATFORM_WORKSPACE)
     tf.init()
     resources = [a for a in tf.state_list() if not a.startswith("data.") and ".data." not in a]
+    shared_tables = [project.platform.product_table_name, project.platform.catalogue_table_name]
     description = "\n".join([f"Destroying the platform removes {len(resources)} resources and its state "
                              f"object s3://{project.target.state_bucket}/{PLATFORM_STATE_KEY}:"]
-                            + [f"  - {address}" for address in resources])
+                            + [f"  - {address}" for address in resources]
+                            + [f"Deletion protection is turned off first on the tables {', '.join(shared_tables)} "
+                               "(every tenant's pooled data and the tenant catalogue; no backup is taken)"])
     if not confirm(description):
         raise TenantformError("not confirmed: nothing removed")
+    from tenantform.tenant_data import unprotect_tables
+
+    unprotect_tables(project.target.client("dynamodb"), shared_tables, say=say)
     say("platform: terraform destroy")
     plan = tf.plan(destroy=True)
     result = tf.apply(destroying=True) if plan.changes.any else plan
@@ -274,7 +282,9 @@ def _check_update(project: Project, tenant_id: str, *, tier: str | None = None, 
 
 
 def _check_offboard(project: Project, tenant_id: str, **_: object) -> None:
-    project.registry.get(tenant_id)
+    from tenantform.offboarding import tenant_to_offboard
+
+    tenant_to_offboard(project, tenant_id)
 
 
 @one_run_per_tenant(_check_onboard)
@@ -349,82 +359,17 @@ def describe_plan(layers: list[LayerOutcome]) -> str:
 
 
 # -- offboarding -------------------------------------------------------------------------------------
-@dataclass
-class Removal:
-    tenant: Tenant
-    resources: dict[str, list[str]]
-    state_objects: list[str]
-    files: list[str]
-
-    def describe(self) -> str:
-        lines = [f"Offboarding tenant {self.tenant.id} ({self.tenant.tier}) removes:"]
-        for workspace, resources in self.resources.items():
-            lines.append(f"  {workspace}: {len(resources)} resources")
-            lines += [f"    - {address}" for address in resources]
-        lines.append(f"  state objects in s3://{{bucket}}: {', '.join(self.state_objects) or 'none'}")
-        lines += [f"  file: {path}" for path in self.files]
-        return "\n".join(lines)
-
-
-def plan_offboard(project: Project, tenant_id: str) -> Removal:
-    tenant_id = validate_tenant_id(tenant_id, source="argument tenant")
-    tenant = project.registry.get(tenant_id)
-    project.target.prepare()
-    names = tenant_names(tenant.id, platform_name=project.platform.name)
-    version, _ = project.ensure_modules()
-    resources: dict[str, list[str]] = {}
-    for layer in LAYERS:
-        workspace = names.workspace(layer)
-        if layer == APPS and not project.cluster_configured:
-            continue
-        write_root(project.workspace_dir(workspace), project.render_root(tenant, layer, version))
-        tf = project.terraform(workspace)
-        tf.init()
-        resources[workspace] = [a for a in tf.state_list() if not a.startswith("data.")
-                                and ".data." not in a]
-    s3 = project.target.client("s3")
-    state_objects = list_state_keys(s3, project.target.state_bucket, f"tenants/{tenant.id}/")
-    files = [str(project.registry.path(tenant.id))]
-    return Removal(tenant=tenant, resources=resources, state_objects=state_objects, files=files)
-
-
 @one_run_per_tenant(_check_offboard)
-def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _quiet) -> Report:
+def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _quiet,
+             skip_backup: bool = False) -> Report:
+    """Final backup, pooled rows, both layers, verification, state, tenant file: tenantform/offboarding.py."""
     if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
         from tenantform import tfc_target
 
-        return tfc_target.offboard(project, tenant_id=tenant_id, confirm=confirm, say=say)
-    started = time.monotonic()
-    removal = plan_offboard(project, tenant_id)
-    tenant = removal.tenant
-    if not confirm(removal.describe().replace("{bucket}", project.target.state_bucket)):
-        raise TenantformError("not confirmed: nothing removed")
-    names = tenant_names(tenant.id, platform_name=project.platform.name)
-    version, _ = project.ensure_modules(say)
-    report = Report(tenant=tenant, module_version=version)
-    for layer in reversed(LAYERS):  # workloads before the identities and tables they use
-        workspace = names.workspace(layer)
-        if workspace not in removal.resources:
-            report.layers.append(LayerOutcome(workspace, "absent", note="never planned (no cluster)"))
-            continue
-        tf = project.terraform(workspace)
-        if removal.resources[workspace]:
-            if layer == INFRA and profile(tenant.tier).enable_deletion_protection:
-                say(f"{workspace}: turning deletion protection off before destroying")
-                apply_layer(project, tenant, INFRA, version, say=say, deletion_protection=False)
-            say(f"{workspace}: terraform destroy")
-            plan = tf.plan(destroy=True)
-            result = tf.apply(destroying=True) if plan.changes.any else plan
-            changes = result.changes if result.changes.any else plan.changes
-            report.layers.append(LayerOutcome(workspace, "destroyed", changes, log=str(result.log)))
-        else:
-            report.layers.append(LayerOutcome(workspace, "absent", note="no resources in state"))
-    s3 = project.target.client("s3")
-    report.removed += [f"s3://{project.target.state_bucket}/{key}" for key in
-                       delete_state_objects(s3, project.target.state_bucket, f"tenants/{tenant.id}/")]
-    forget_tenant(project, tenant, report)
-    report.seconds = time.monotonic() - started
-    return report
+        return tfc_target.offboard(project, tenant_id=tenant_id, confirm=confirm, say=say, skip_backup=skip_backup)
+    from tenantform import offboarding
+
+    return offboarding.offboard(project, tenant_id=tenant_id, confirm=confirm, say=say, skip_backup=skip_backup)
 
 
 def forget_tenant(project: Project, tenant: Tenant, report: Report) -> None:

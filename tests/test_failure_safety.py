@@ -28,6 +28,7 @@ INFRA_RESOURCES = {
     "module.tenant.aws_cognito_user_pool_client.app_client", "module.tenant.aws_cognito_user_pool_domain.user_pool_domain",
     "module.tenant.aws_dynamodb_table.order_table", "module.tenant.aws_dynamodb_table_item.catalogue_entry",
     "module.tenant.aws_iam_role.irsa_role", "module.tenant.aws_iam_role_policy.data_access_policy",
+    "module.tenant.aws_api_gateway_api_key.api_key", "module.tenant.aws_api_gateway_usage_plan_key.usage_plan_key",
 }
 
 
@@ -71,6 +72,15 @@ class Inventory:
         roles = self.project.target.client("iam").list_roles()["Roles"]
         return [r["RoleName"] for r in roles if r["RoleName"] == self.names.irsa_role]
 
+    def api_keys(self) -> list[str]:
+        keys = self.project.target.client("apigateway").get_api_keys()["items"]
+        return [k["id"] for k in keys if k["name"] == self.names.api_key]
+
+    def usage_plan_keys(self) -> list[str]:
+        apigw, ours = self.project.target.client("apigateway"), set(self.api_keys())
+        return [f"{plan['name']}/{key['id']}" for plan in apigw.get_usage_plans()["items"]
+                for key in apigw.get_usage_plan_keys(usagePlanId=plan["id"])["items"] if key["id"] in ours]
+
     def lock_object(self) -> bool:
         s3 = self.project.target.client("s3")
         key = self.names.state_key(INFRA) + ".tflock"
@@ -83,6 +93,8 @@ class Inventory:
         assert len(self.pools()) == 1, self.pools()
         assert self.tables() == [self.names.order_table]
         assert self.roles() == [self.names.irsa_role]
+        assert len(self.api_keys()) == 1, self.api_keys()
+        assert len(self.usage_plan_keys()) == 1, self.usage_plan_keys()
         state = self.state()
         assert len(state) == len(set(state))
         assert INFRA_RESOURCES <= set(state), sorted(INFRA_RESOURCES - set(state))
@@ -101,13 +113,16 @@ def test_onboard_killed_mid_apply_resumes_without_lost_or_duplicated_resources(l
         if proc.poll() is None:
             os.killpg(proc.pid, signal.SIGKILL)
     workdir = inventory.project.workspace_dir(inventory.workspace)
-    survivors = terraform_processes_in(workdir)  # terraform, in its own session, finishes the apply
+    # terraform runs in its own session: killing `invoke` left it running, to finish the apply (the
+    # pool is the first of the layer's resources; the client, domain, user and entry still follow)
+    survivors = terraform_processes_in(workdir)
+    assert survivors, "terraform died with invoke (or had already finished: nothing was tested)"
     rerun = local_project.run("onboard", f"tenant={tenant}")
     assert "Done in" in rerun.stdout, rerun.stdout
     wait_for(lambda: not terraform_processes_in(workdir), timeout=120, what="terraform to finish")
     inventory.assert_exactly_one_of_everything()
     again = local_project.run("onboard", f"tenant={tenant}")
-    assert "No changes" in again.stdout, (survivors, again.stdout)
+    assert "No changes" in again.stdout, again.stdout
 
 
 def test_terraform_killed_while_holding_the_lock_is_released_and_resumed(local_project, tmp_path: Path) -> None:
@@ -139,8 +154,9 @@ def test_terraform_killed_while_holding_the_lock_is_released_and_resumed(local_p
 def test_a_lock_held_by_a_live_run_is_reported_not_released(local_project, tmp_path: Path) -> None:
     """Another host (here: another terraform process, outside tenantform's records) holds the lock:
     the command fails after the lock timeout with a message naming the lock and how to release it."""
-    tenant = "killed-lock"  # onboarded by the test above
+    tenant = "held-lock"
     inventory = Inventory(local_project, tenant)
+    local_project.run("onboard", f"tenant={tenant}")  # its own tenant: no dependency on another test
     project = inventory.project
     tf = project.terraform(inventory.workspace)
     holder = subprocess.Popen([tf.binary, "console", "-no-color"], cwd=tf.workdir, env=tf.env,  # console holds the lock

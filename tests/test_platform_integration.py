@@ -75,6 +75,14 @@ def test_platform_applies_replans_clean_and_destroys(fresh_project, terraform: s
         aliases = {(r["Name"].rstrip("."), r["Type"]) for r in records if "AliasTarget" in r}
         assert aliases == {(f"admin.{DOMAIN}", "A"), (f"admin.{DOMAIN}", "AAAA"), (f"api.{DOMAIN}", "A")}
 
+        # the shared tables hold every tenant's data: deletion protection on, and moto honours it
+        ddb = project.target.client("dynamodb")
+        shared = (project.platform.product_table_name, project.platform.catalogue_table_name)
+        for table in shared:
+            assert ddb.describe_table(TableName=table)["Table"]["DeletionProtectionEnabled"] is True
+        with pytest.raises(ddb.exceptions.ClientError, match="DeletionProtectionEnabled"):
+            ddb.delete_table(TableName=project.platform.product_table_name)
+
         # A re-plan right after the apply changes nothing: moto's read-back quirks are ignored
         # on the local target (README.md lists them).
         started = time.monotonic()
@@ -83,8 +91,11 @@ def test_platform_applies_replans_clean_and_destroys(fresh_project, terraform: s
         assert not replan.changes.any, replan.changes.actions
 
         started = time.monotonic()
-        cli.run("platform.destroy", "--yes", timeout=900)
+        destroyed = cli.run("platform.destroy", "--yes", timeout=900)
         timings["destroy"] = time.monotonic() - started
+        assert f"Deletion protection is turned off first on the tables {', '.join(shared)}" in destroyed.stdout
+        assert all(f"turning deletion protection off on table {table}" in destroyed.stderr for table in shared)
+        assert not set(shared) & set(ddb.list_tables()["TableNames"])
         assert not workflows.platform_deployed(project)
         assert eks.list_clusters()["clusters"] == []
         assert project.target.client("apigateway").get_usage_plans()["items"] == []

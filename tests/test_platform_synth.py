@@ -257,13 +257,17 @@ def test_repositories_scan_on_push_immutable(production: str, service: str) -> N
     assert not has(production, EcrRepository.TF_RESOURCE_TYPE, {"image_tag_mutability": "MUTABLE"})
 
 
-def test_shared_tables_encrypted_with_point_in_time_recovery(production: str) -> None:
+def test_shared_tables_encrypted_protected_with_point_in_time_recovery(production: str, local: str) -> None:
     tables = {t["name"]: t for t in resources(production, DynamodbTable.TF_RESOURCE_TYPE).values()}
+    assert set(tables) == {"Product", "TenantCatalogue"}
     assert tables["Product"]["hash_key"] == "tenant_id" and tables["Product"]["range_key"] == "product_id"
     assert tables["TenantCatalogue"]["hash_key"] == "tenant_id"
     for table in tables.values():
         assert table["server_side_encryption"] == {"enabled": True}
         assert table["point_in_time_recovery"] == {"enabled": True}
+        assert table["deletion_protection_enabled"] is True  # every tenant's data: platform.destroy turns it off
+    local_tables = resources(local, DynamodbTable.TF_RESOURCE_TYPE).values()
+    assert [t["deletion_protection_enabled"] for t in local_tables] == [True, True]  # the emulator build too
 
 
 # --- ingress --------------------------------------------------------------------------------------------

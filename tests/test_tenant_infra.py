@@ -77,9 +77,17 @@ def test_order_table_per_tier(tier_synth: tuple[Tier, str]) -> None:
     }) is False
 
 
-def test_premium_and_platinum_are_protected_basic_is_not() -> None:
-    assert profile(Tier.PREMIUM).enable_deletion_protection and profile(Tier.PLATINUM).enable_point_in_time_recovery
-    assert not profile(Tier.BASIC).enable_deletion_protection and not profile(Tier.STANDARD).enable_point_in_time_recovery
+# Written out by hand (not read from tenantform.tiers): premium and platinum keep their data.
+PROTECTED = {Tier.BASIC: False, Tier.STANDARD: False, Tier.PREMIUM: True, Tier.PLATINUM: True}
+
+
+def test_premium_and_platinum_order_table_and_user_pool_are_protected(tier_synth: tuple[Tier, str]) -> None:
+    tier, synth = tier_synth
+    (table,) = resources(synth, DynamodbTable.TF_RESOURCE_TYPE).values()
+    (pool,) = resources(synth, CognitoUserPool.TF_RESOURCE_TYPE).values()
+    assert table["deletion_protection_enabled"] is PROTECTED[tier]
+    assert table["point_in_time_recovery"] == {"enabled": PROTECTED[tier]}
+    assert pool["deletion_protection"] == ("ACTIVE" if PROTECTED[tier] else "INACTIVE")
 
 
 def test_admin_user_carries_tenant_and_tier(tier_synth: tuple[Tier, str]) -> None:
@@ -278,6 +286,8 @@ def test_module_takes_names_from_inputs(module_json: dict) -> None:
     table = module_json["resource"][DynamodbTable.TF_RESOURCE_TYPE]["order_table"]
     assert table["name"] == "${var.order_table_name}"
     assert table["deletion_protection_enabled"] == "${var.enable_deletion_protection}"
+    pool = module_json["resource"][CognitoUserPool.TF_RESOURCE_TYPE]["user_pool"]
+    assert pool["deletion_protection"] == '${var.enable_deletion_protection ? "ACTIVE" : "INACTIVE"}'
 
 
 def test_module_snapshot(module_json: dict, snapshot) -> None:  # noqa: ANN001

@@ -308,17 +308,40 @@ def test_update_plans_asks_and_applies_only_the_confirmed_plan(remote: Remote) -
         assert remote.workspace(f"tenant-acme-{layer}")["tags"]["tier"] == "premium"
 
 
-def test_offboard_destroys_then_deletes_the_workspaces(remote: Remote) -> None:
+# The offboarding's data steps (final backup, pooled rows, verification) are AWS calls from this
+# machine. Without credentials: refused. With them: here a moto server stands in for the account
+# (the stand-in creates no AWS resources, so there is nothing to back up or delete in it).
+NO_AWS = {**ENV, "AWS_ACCESS_KEY_ID": "", "AWS_SECRET_ACCESS_KEY": "",
+          "AWS_SHARED_CREDENTIALS_FILE": "/nonexistent", "AWS_CONFIG_FILE": "/nonexistent",
+          "AWS_EC2_METADATA_DISABLED": "true"}
+
+
+def test_offboard_destroys_then_deletes_the_workspaces(remote: Remote, tmp_path: Path) -> None:
+    from tenantform.local import LocalAws
+
     remote.run("onboard", "tenant=globex", "tier=premium")  # premium: deletion protection on
     infra_id = remote.workspace("tenant-globex-infra")["id"]
     apps_id = remote.workspace("tenant-globex-apps")["id"]
-    refused = remote.run("offboard", "tenant=globex", check=False)
-    assert refused.returncode == 1 and "not confirmed" in refused.stderr
-    assert "module.tenant.aws_dynamodb_table." in refused.stdout  # what would be destroyed
-    assert remote.workspace("tenant-globex-infra")["resource_count"] > 0
+    no_credentials = remote.run("offboard", "tenant=globex", "--yes", check=False, env=NO_AWS)
+    assert no_credentials.returncode == 1
+    assert "found no usable AWS credentials" in no_credentials.stderr, no_credentials.stderr
+    assert "Nothing was removed" in no_credentials.stderr
+    assert "Traceback" not in no_credentials.stderr
 
-    before = len(remote.standin.runs)
-    proc = remote.run("offboard", "tenant=globex", "--yes")
+    emulator = LocalAws(tmp_path)
+    server, _ = emulator.ensure()
+    aws = {**NO_AWS, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test", "AWS_ENDPOINT_URL": server.endpoint}
+    try:
+        refused = remote.run("offboard", "tenant=globex", check=False, env=aws)
+        assert refused.returncode == 1 and "not confirmed" in refused.stderr
+        assert "module.tenant.aws_dynamodb_table." in refused.stdout  # what would be destroyed
+        assert "0 products in the pooled table Product" in refused.stdout
+        assert remote.workspace("tenant-globex-infra")["resource_count"] > 0
+
+        before = len(remote.standin.runs)
+        proc = remote.run("offboard", "tenant=globex", "--yes", env=aws)
+    finally:
+        emulator.stop()
     runs = list(remote.standin.runs.values())[before:]
     assert [(r["workspace"], r["is-destroy"], r["status"]) for r in runs] == [
         (apps_id, True, "applied"),

@@ -1,4 +1,8 @@
-"""Shared tables: the pooled Product table and the tenant catalogue."""
+"""Shared tables: the pooled Product table and the tenant catalogue.
+
+Both hold every tenant's data, so both have deletion protection: `invoke platform.destroy` turns
+it off (DynamoDB UpdateTable) just before its destroy, and lists that in its confirmation.
+"""
 
 from __future__ import annotations
 
@@ -28,6 +32,7 @@ class SharedData(Construct):
                        DynamodbTableAttribute(name="product_id", type="S")],
             server_side_encryption=DynamodbTableServerSideEncryption(enabled=True),
             point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+            deletion_protection_enabled=True,
         )
         self.catalogue_table = DynamodbTable(
             self, "catalogue_table",
@@ -37,4 +42,5 @@ class SharedData(Construct):
             attribute=[DynamodbTableAttribute(name="tenant_id", type="S")],
             server_side_encryption=DynamodbTableServerSideEncryption(enabled=True),
             point_in_time_recovery=DynamodbTablePointInTimeRecovery(enabled=True),
+            deletion_protection_enabled=True,
         )
