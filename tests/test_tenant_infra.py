@@ -283,10 +283,12 @@ def test_module_has_no_provider_and_no_backend(module_json: dict) -> None:
 
 
 def test_module_takes_names_from_inputs(module_json: dict) -> None:
+    from modules.tenant_infra import USER_POOL_GENERATION
+
     table = module_json["resource"][DynamodbTable.TF_RESOURCE_TYPE]["order_table"]
     assert table["name"] == "${var.order_table_name}"
     assert table["deletion_protection_enabled"] == "${var.enable_deletion_protection}"
-    pool = module_json["resource"][CognitoUserPool.TF_RESOURCE_TYPE]["user_pool"]
+    pool = module_json["resource"][CognitoUserPool.TF_RESOURCE_TYPE][f"user_pool_g{USER_POOL_GENERATION}"]
     assert pool["deletion_protection"] == '${var.enable_deletion_protection ? "ACTIVE" : "INACTIVE"}'
 
 
