@@ -21,7 +21,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn
 from rich.table import Table
 
 from tasks._cli import REQUIRED_POSITIONAL, console, err, keyword_words, project, run
-from tenantform import fleet
+from tenantform import fleet, ledger
 from tenantform.fleet import Mode, Outcome, RunReport, Selection, WorkspaceResult
 from tenantform.project import Project
 
@@ -37,13 +37,21 @@ RUN_HELP = {
     **SELECT_HELP,
     "force": "plan every selected workspace, changed or not",
     "retry_failed": "run only the workspaces that failed (or were skipped) in the last fleet run",
+    "report_file": "write the run's JSON report here (schema tenantform.fleet-report v1, see README)",
+    "summary_file": "append a Markdown summary here (default: $GITHUB_STEP_SUMMARY when set)",
 }
-RUN_POSITIONAL = ["tenants", "tier", "layer", "parallel", "target", "lock_timeout"]
+APPLY_HELP = {
+    **RUN_HELP,
+    "allow_replace": "let this run destroy/replace these stateful resources: types or addresses, comma-separated",
+    "override_policy": "tfc: override soft-failed policy checks (default: discard the run and fail the workspace)",
+}
+RUN_POSITIONAL = ["tenants", "tier", "layer", "parallel", "target", "lock_timeout", "report_file", "summary_file"]
 
 ICONS = {Outcome.APPLIED: "[green]✓[/green]", Outcome.NO_CHANGES: "[green]✓[/green]",
          Outcome.IN_SYNC: "[green]✓[/green]", Outcome.UP_TO_DATE: "[green]✓[/green]",
          Outcome.CHANGES: "[yellow]~[/yellow]", Outcome.DRIFTED: "[yellow]![/yellow]",
-         Outcome.FAILED: "[red]✗[/red]", Outcome.SKIPPED: "[dim]-[/dim]", Outcome.SYNTHESISED: "[dim]-[/dim]"}
+         Outcome.FAILED: "[red]✗[/red]", Outcome.SKIPPED: "[dim]-[/dim]", Outcome.SYNTHESISED: "[dim]-[/dim]",
+         Outcome.REFUSED: "[red]✋[/red]"}
 
 
 def _int(name: str, value: Any, *, minimum: int) -> int | None:
@@ -70,7 +78,7 @@ def _project(c: Context, args: dict[str, Any]) -> Project:
 
 # -- progress --------------------------------------------------------------------------------------------
 def _line(result: WorkspaceResult, *, markup: bool) -> str:
-    detail = {Outcome.FAILED: result.message, Outcome.SKIPPED: result.message,
+    detail = {Outcome.FAILED: result.message, Outcome.SKIPPED: result.message, Outcome.REFUSED: result.message,
               Outcome.DRIFTED: "drifted: " + ", ".join(result.drifted)}.get(result.outcome, "")
     if result.outcome in (Outcome.CHANGES, Outcome.APPLIED, Outcome.NO_CHANGES):
         detail = result.changes
@@ -155,7 +163,7 @@ def _summary(report: RunReport, root: Path) -> None:
             table.add_column(column, overflow="fold")
         for r in shown:
             result = str(r.outcome)
-            if r.outcome in (Outcome.FAILED, Outcome.SKIPPED):
+            if r.outcome in (Outcome.FAILED, Outcome.SKIPPED, Outcome.REFUSED):
                 result += ": " + (r.message if len(r.message) <= 90 else r.message[:87] + "...")
             elif r.outcome is Outcome.DRIFTED:
                 result += ": " + ", ".join(r.drifted)
@@ -186,54 +194,64 @@ def _summary(report: RunReport, root: Path) -> None:
                       f"Revert it with `invoke fleet.apply tenants={','.join(tenants)} --force`.")
 
 
-def _run(c: Context, mode: Mode, args: dict[str, Any], *, force: bool, retry_failed: bool) -> RunReport:
+def _run(c: Context, mode: Mode, args: dict[str, Any], *, force: bool, retry_failed: bool,
+         allow_replace: str | None = None, override_policy: bool = False) -> RunReport:
     selection = _selection(args)
     proj = _project(c, args)
     listener = ConsoleListener(proj.settings.project_dir)
+    guard = ledger.ReplaceGuard.parse(allow_replace)
     try:
-        return run(lambda: fleet.run_fleet(proj, mode, selection, force=force, retry_failed=retry_failed,
-                                           listener=listener))
+        report = run(lambda: fleet.run_fleet(proj, mode, selection, force=force, retry_failed=retry_failed,
+                                             listener=listener, guard=guard, override_policy=override_policy))
     finally:
         listener.close()
+    for path in ledger.write(report, report_file=args.get("report_file"), summary_file=args.get("summary_file")):
+        console.print(f"Report: {path}")
+    return report
 
 
 # -- tasks ------------------------------------------------------------------------------------------------
 @task(positional=RUN_POSITIONAL, help=RUN_HELP)
 def plan(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
          parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
+         report_file: str | None = None, summary_file: str | None = None,
          force: bool = False, retry_failed: bool = False) -> None:
-    """Plan the tenant workspaces that changed since their last apply (nothing runs when none did)."""
+    """Plan the tenant workspaces that changed since their last apply (exit 0 none, 2 changes, 1 failures)."""
     args = keyword_words({"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
-                          "target": target, "lock_timeout": lock_timeout})
+                          "target": target, "lock_timeout": lock_timeout, "report_file": report_file,
+                          "summary_file": summary_file})
     report = _run(c, Mode.PLAN, args, force=force, retry_failed=retry_failed)
-    if not report.ok:
-        raise Exit(code=1)
+    if ledger.exit_code(report):
+        raise Exit(code=ledger.exit_code(report))
 
 
-@task(positional=RUN_POSITIONAL, help=RUN_HELP)
+@task(positional=RUN_POSITIONAL, help=APPLY_HELP)
 def apply(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
           parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
-          force: bool = False, retry_failed: bool = False) -> None:
+          report_file: str | None = None, summary_file: str | None = None, allow_replace: str | None = None,
+          force: bool = False, retry_failed: bool = False, override_policy: bool = False) -> None:
     """Plan and apply the tenant workspaces that changed; one failure never stops the others."""
     args = keyword_words({"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
-                          "target": target, "lock_timeout": lock_timeout})
-    report = _run(c, Mode.APPLY, args, force=force, retry_failed=retry_failed)
-    if not report.ok:
-        raise Exit(code=1)
+                          "target": target, "lock_timeout": lock_timeout, "report_file": report_file,
+                          "summary_file": summary_file, "allow_replace": allow_replace})
+    report = _run(c, Mode.APPLY, args, force=force, retry_failed=retry_failed,
+                  allow_replace=args.get("allow_replace"), override_policy=override_policy)
+    if ledger.exit_code(report):
+        raise Exit(code=ledger.exit_code(report))
 
 
 @task(positional=RUN_POSITIONAL, help={k: v for k, v in RUN_HELP.items() if k != "force"})
 def drift(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
           parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
+          report_file: str | None = None, summary_file: str | None = None,
           retry_failed: bool = False) -> None:
     """Plan every selected workspace with refresh and report who drifted (exit 2 on drift, 1 on failure)."""
     args = keyword_words({"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
-                          "target": target, "lock_timeout": lock_timeout})
+                          "target": target, "lock_timeout": lock_timeout, "report_file": report_file,
+                          "summary_file": summary_file})
     report = _run(c, Mode.DRIFT, args, force=True, retry_failed=retry_failed)
-    if not report.ok:
-        raise Exit(code=1)
-    if report.drifted:
-        raise Exit(code=2)
+    if ledger.exit_code(report):
+        raise Exit(code=ledger.exit_code(report))
 
 
 @task(positional=["tenants", "tier", "target"],

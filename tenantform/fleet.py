@@ -14,7 +14,7 @@ A run goes in two phases:
    go on. The run's results are kept in `.tenantform/fleet/last-run.json` (for `--retry-failed`).
    On the tfc target each workspace is one remote run instead (`tfc_target.run_layer`: no local
    terraform, no init lock; the run URL is the log); detection, records, failure isolation and the
-   summary are the same. `fleet.drift` is refused there (no refresh-only remote runs yet).
+   summary are the same; `fleet.drift` starts refresh-only runs, which are never applied.
 
 Module versions: a tenant runs the module version its infra record names (the version its last
 run used) and keeps rendering with it until a rollout moves it; a tenant that never ran gets the
@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from tenantform.errors import InvalidInput, TenantformError
+from tenantform.ledger import ReplaceGuard
 from tenantform.module_version import module_dir
 from tenantform.names import APPS, INFRA, LAYERS, workspace_name
 from tenantform.project import Project
@@ -85,6 +86,9 @@ class Outcome(str, enum.Enum):
     """Not run: the tenant's infra layer failed first, or a halted rollout stopped the wave."""
     SYNTHESISED = "synthesised"
     """Root written, not planned: an apps workspace without a configured cluster."""
+    REFUSED = "refused"
+    """Planned, not applied: the plan destroys or replaces a stateful resource (tenantform/ledger.py)
+    and the run did not allow it (`--allow-replace`)."""
 
     def __str__(self) -> str:
         return self.value
@@ -262,6 +266,8 @@ class WorkspaceResult:
     log: str = ""
     message: str = ""
     seconds: float = 0.0
+    error_class: str = ""
+    """Class of the error that failed the workspace (TerraformFailed, TfcError, ServerError, ...)."""
 
     @property
     def changes(self) -> str:
@@ -307,7 +313,7 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.count(Outcome.REFUSED)
 
     @property
     def drifted(self) -> list[WorkspaceResult]:
@@ -474,8 +480,11 @@ class Runner:
     """Runs the workspaces that must run: a thread pool of terraform process chains."""
 
     def __init__(self, project: Project, mode: Mode, *, parallel: int, listener: Listener,
-                 halt_on_failure: bool = False) -> None:
+                 halt_on_failure: bool = False, guard: ReplaceGuard | None = None,
+                 override_policy: bool = False) -> None:
         self.project = project
+        self.guard = guard or ReplaceGuard()
+        self.override_policy = override_policy
         self.mode = mode
         self.parallel = max(1, parallel)
         self.listener = listener
@@ -603,6 +612,8 @@ class Runner:
                 self._record_applied(work, result, resources=work.previous.resources if work.previous else 0)
             elif self.mode is Mode.PLAN:
                 result.outcome = Outcome.CHANGES
+            elif refusal := self.guard.refusal(result.actions):
+                result.outcome, result.message = Outcome.REFUSED, refusal
             else:
                 step = "apply"
                 apply = tf.apply()
@@ -614,6 +625,7 @@ class Runner:
                 self._record_applied(work, result, resources=len(tf.state_list()))
         except Exception as exc:  # noqa: BLE001 - one workspace's failure must not stop the fleet
             result.outcome = Outcome.FAILED
+            result.error_class = type(exc).__name__
             first = str(exc).strip().splitlines()
             detail = [line.strip() for line in first[1:] if line.strip()]
             result.message = (f"{step}: " + (detail[0] if detail else (first[0] if first else type(exc).__name__)))
@@ -662,11 +674,17 @@ class Runner:
             plan_only = self.mode is Mode.PLAN or target.tfc.plan_only
             step = "run"
             result.planned = True
-            outcome = tfc_target.run_layer(self.project, work.tenant, work.layer, work.version,
-                                           plan_only=plan_only, say=self._remote_note)
+            outcome = tfc_target.run_layer(
+                self.project, work.tenant, work.layer, work.version, plan_only=plan_only, say=self._remote_note,
+                refresh_only=self.mode is Mode.DRIFT, override_policy=self.override_policy,
+                approve=tfc_target.guarded(self.guard) if self.mode is Mode.APPLY else None)
             result.log = outcome.url
             result.add, result.change, result.remove = outcome.additions, outcome.changes, outcome.destructions
-            if not outcome.has_changes:
+            result.actions = list(outcome.replaced)
+            if self.mode is Mode.DRIFT:  # a refresh-only run: drift of the real resources against the state
+                result.drifted = list(outcome.drifted)
+                result.outcome = Outcome.DRIFTED if outcome.has_changes else Outcome.IN_SYNC
+            elif not outcome.has_changes:
                 result.outcome = Outcome.NO_CHANGES
                 self._record_applied(work, result, resources=work.previous.resources if work.previous else 0)
             elif not outcome.applied:  # fleet.plan, or tfc.plan_only: a speculative plan
@@ -677,8 +695,13 @@ class Runner:
                 self._record_applied(work, result, resources=(ws.resource_count or 0) if ws else 0)
         except Exception as exc:  # noqa: BLE001 - one workspace's failure must not stop the fleet
             result.outcome = Outcome.FAILED
+            result.error_class = type(exc).__name__
             run = getattr(exc, "outcome", None)  # RemoteRunFailed: the run's error and URL
             result.log = run.url if run is not None else result.log
+            if run is not None and run.replaced:
+                result.actions = list(run.replaced)
+            if run is not None and str(run.error or "").startswith("refused: "):
+                result.outcome = Outcome.REFUSED
             text = " ".join(str(exc).split())
             result.message = f"{step}: {text}" if isinstance(exc, TenantformError) else \
                 f"{step}: {type(exc).__name__}: {text}"
@@ -717,15 +740,11 @@ def retry_selection(project: Project, selection: Selection) -> tuple[frozenset[t
 def run_fleet(project: Project, mode: Mode, selection: Selection, *, parallel: int | None = None,
               force: bool = False, retry_failed: bool = False, listener: Listener | None = None,
               version_overrides: dict[str, str] | None = None, halt_on_failure: bool = False,
-              save: bool = True) -> RunReport:
+              save: bool = True, guard: ReplaceGuard | None = None, override_policy: bool = False) -> RunReport:
     """Detect what changed in the selection, run it in parallel, record and return the results."""
     listener = listener or Listener()
     started = time.monotonic()
     parallel = parallel or default_parallel(project)
-    if project.settings.target is TargetKind.TFC and mode is Mode.DRIFT:
-        raise TenantformError("fleet.drift is not available on the tfc target: it needs refresh-only remote runs, "
-                              "which tenantform does not start yet; use the workspaces' health assessments (drift "
-                              "detection) in HCP Terraform, or the local or aws target")
     with run_lock(project):
         force_workspaces: frozenset[str] = frozenset()
         retry_of = ""
@@ -779,7 +798,8 @@ def run_fleet(project: Project, mode: Mode, selection: Selection, *, parallel: i
             to_run = _prepare(project, to_run, versions, results, listener)
         interrupted = False
         if to_run:
-            runner = Runner(project, mode, parallel=parallel, listener=listener, halt_on_failure=halt_on_failure)
+            runner = Runner(project, mode, parallel=parallel, listener=listener, halt_on_failure=halt_on_failure,
+                            guard=guard, override_policy=override_policy)
             for result in runner.run(to_run):
                 results[result.workspace] = result
             interrupted = runner.interrupted
