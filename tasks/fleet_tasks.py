@@ -20,7 +20,7 @@ from invoke.exceptions import Exit
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tasks._cli import REQUIRED_POSITIONAL, console, err, keyword_words, project, run
+from tasks._cli import REQUIRED_POSITIONAL, confirmer, console, err, keyword_words, project, run
 from tenantform import fleet, ledger
 from tenantform.fleet import Mode, Outcome, RunReport, Selection, WorkspaceResult
 from tenantform.project import Project
@@ -44,6 +44,7 @@ APPLY_HELP = {
     **RUN_HELP,
     "allow_replace": "let this run destroy/replace these stateful resources: types or addresses, comma-separated",
     "override_policy": "tfc: override soft-failed policy checks (default: discard the run and fail the workspace)",
+    "yes": "apply without asking (unattended, CI); without it the plans are shown first and you are asked",
 }
 RUN_POSITIONAL = ["tenants", "tier", "layer", "parallel", "target", "lock_timeout", "report_file", "summary_file"]
 
@@ -191,7 +192,8 @@ def _summary(report: RunReport, root: Path) -> None:
     if report.drifted:
         tenants = sorted({r.tenant for r in report.drifted})
         console.print(f"[yellow]Drift in {len(tenants)} tenant(s)[/yellow]: {', '.join(tenants)}. "
-                      f"Revert it with `invoke fleet.apply tenants={','.join(tenants)} --force`.")
+                      f"Revert it with `invoke fleet.apply tenants={','.join(tenants)} --force` (it shows the plans "
+                      "and asks).")
 
 
 def _run(c: Context, mode: Mode, args: dict[str, Any], *, force: bool, retry_failed: bool,
@@ -229,11 +231,28 @@ def plan(c: Context, tenants: str | None = None, tier: str | None = None, layer:
 def apply(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
           parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
           report_file: str | None = None, summary_file: str | None = None, allow_replace: str | None = None,
-          force: bool = False, retry_failed: bool = False, override_policy: bool = False) -> None:
-    """Plan and apply the tenant workspaces that changed; one failure never stops the others."""
+          force: bool = False, retry_failed: bool = False, override_policy: bool = False, yes: bool = False) -> None:
+    """Plan the changed tenant workspaces, show the plans, ask (or --yes), apply; one failure never stops the others."""
     args = keyword_words({"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
                           "target": target, "lock_timeout": lock_timeout, "report_file": report_file,
                           "summary_file": summary_file, "allow_replace": allow_replace})
+    if not yes:
+        planned = _run(c, Mode.PLAN, {**args, "report_file": None, "summary_file": None}, force=force,
+                       retry_failed=retry_failed)
+        changed = [r for r in planned.results if r.outcome is Outcome.CHANGES]
+        if not changed:
+            if ledger.exit_code(planned):
+                raise Exit(code=ledger.exit_code(planned))
+            console.print("Nothing to apply.")
+            return
+        flagged = [r for r in changed if ledger.stateful(r.actions)]
+        question = (f"Apply the plans of {len(changed)} workspace(s) above"
+                    + (f" ({len(flagged)} replace or destroy stateful resources: refused unless --allow-replace)"
+                       if flagged else "") + "?")
+        if not confirmer(False)(question):
+            raise Exit("not confirmed: nothing applied (pass --yes to apply unattended)", code=1)
+        args = {**args, "tenants": ",".join(sorted({r.tenant for r in changed}))}
+        force, retry_failed = force or retry_failed, False  # the retried workspaces were just planned
     report = _run(c, Mode.APPLY, args, force=force, retry_failed=retry_failed,
                   allow_replace=args.get("allow_replace"), override_policy=override_policy)
     if ledger.exit_code(report):

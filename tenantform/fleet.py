@@ -51,6 +51,7 @@ from tenantform.records import Record
 from tenantform.roots import ROOT_FILE, dumps
 from tenantform.targets import TargetKind
 from tenantform.tenant import Tenant, validate_tenant_id
+from tenantform.tenant_files import BrokenTenant, load_each
 from tenantform.terraform import Result, terraform_processes_in
 from tenantform.tiers import Tier
 
@@ -148,8 +149,10 @@ def parse_selection(*, tenants: str | Sequence[str] | None = None, tier: str | N
     return Selection(tenants=tuple(seen), tier=chosen_tier, layers=layers)
 
 
-def select_tenants(project: Project, selection: Selection) -> list[Tenant]:
-    """The selected tenants, sorted by id. Unknown ids are an error naming them (nothing runs)."""
+def select_tenants(project: Project, selection: Selection, *, broken: list[BrokenTenant] | None = None) -> list[Tenant]:
+    """The selected tenants, sorted by id. Unknown ids are an error naming them (nothing runs).
+
+    With a `broken` list, a malformed tenant file is appended there instead of stopping the load."""
     if selection.tenants:
         known = set(project.registry.ids())
         unknown = [t for t in selection.tenants if t not in known]
@@ -157,7 +160,14 @@ def select_tenants(project: Project, selection: Selection) -> list[Tenant]:
             raise InvalidInput(field="tenants", problem=f"names unknown tenant(s) {', '.join(unknown)}",
                                allowed="ids of files in tenants/ (" + (", ".join(sorted(known)[:20]) or "none")
                                + (", ..." if len(known) > 20 else "") + ")", source="argument tenants")
-        tenants = [project.registry.get(t) for t in sorted(selection.tenants)]
+        if broken is None:
+            tenants = [project.registry.get(t) for t in sorted(selection.tenants)]
+        else:
+            tenants, bad = load_each(project.registry, selection.tenants)
+            broken += bad
+    elif broken is not None:
+        tenants, bad = load_each(project.registry)
+        broken += bad
     else:
         tenants = project.registry.all()
     if selection.tier is not None:
@@ -172,8 +182,11 @@ def root_text_and_fingerprint(doc: dict[str, Any], version: str) -> tuple[str, s
     return text, hashlib.sha256((text + version).encode()).hexdigest()
 
 
-def change_reason(record: Record | None, *, fingerprint: str, version: str) -> str:
-    """Why a workspace must be planned; "" when it is up to date with its last successful apply."""
+def change_reason(record: Record | None, *, fingerprint: str, version: str, platform: str = "") -> str:
+    """Why a workspace must be planned; "" when it is up to date with its last successful apply.
+
+    `platform` is the digest of the platform outputs the root reads, now (tenantform/platform_inputs.py);
+    it counts only when both it and the record's are known."""
     if record is None:
         return "never applied"
     if record.status != "applied":
@@ -182,6 +195,8 @@ def change_reason(record: Record | None, *, fingerprint: str, version: str) -> s
         return f"module {record.module_version or '?'} -> {version}"
     if record.fingerprint != fingerprint:
         return "root or inputs changed"
+    if platform and record.platform and record.platform != platform:
+        return "platform outputs it reads changed"
     return ""
 
 
@@ -239,7 +254,8 @@ def detect(project: Project, tenants: Sequence[Tenant], layers: Sequence[str], *
             workspace = workspace_name(tenant.id, layer)
             record = records[layer]
             text, print_ = root_text_and_fingerprint(project.render_root(tenant, layer, version), version)
-            reason = change_reason(record, fingerprint=print_, version=version)
+            reason = change_reason(record, fingerprint=print_, version=version,
+                                   platform=project.records.platform_digest(text) if record else "")
             if not reason and (force or workspace in force_workspaces):
                 reason = force if isinstance(force, str) else "forced"
             works.append(Work(tenant, layer, workspace, version, text, print_, reason, record))
@@ -761,7 +777,8 @@ def run_fleet(project: Project, mode: Mode, selection: Selection, *, parallel: i
                 return report
             selection = Selection(tenants=tuple(sorted({tenant for ws, tenant in failed if ws in force_workspaces})),
                                   tier=selection.tier, layers=selection.layers)
-        tenants = select_tenants(project, selection)
+        broken: list[BrokenTenant] = []
+        tenants = select_tenants(project, selection, broken=broken)
         versions = Versions(project, version_overrides)
         no_cluster = not project.cluster_configured
         plannable = tuple(layer for layer in selection.layers if not (layer == APPS and no_cluster))
@@ -779,6 +796,11 @@ def run_fleet(project: Project, mode: Mode, selection: Selection, *, parallel: i
             else:
                 results[work.workspace] = WorkspaceResult(work.workspace, work.tenant.id, work.layer, work.version,
                                                           Outcome.UP_TO_DATE)
+        for bad in broken:  # a malformed tenant file fails that tenant only
+            for layer in selection.layers:
+                results[workspace_name(bad.tenant_id, layer)] = WorkspaceResult(
+                    workspace_name(bad.tenant_id, layer), bad.tenant_id, layer, "", Outcome.FAILED,
+                    reason="tenant file", message=f"tenant file: {bad.message}", error_class=bad.error_class)
         if APPS in selection.layers and no_cluster:
             # Without a cluster the apps layer cannot be planned: its roots are written (synthesised)
             # for every selected tenant with layer=apps, else for the tenants whose infra layer runs.
@@ -887,7 +909,8 @@ class FleetStatus:
 def fleet_status(project: Project, selection: Selection | None = None) -> FleetStatus:
     """Which tenant runs which module version, whether it is up to date, and the rollout's progress."""
     selection = selection or Selection(layers=(INFRA,))
-    tenants = select_tenants(project, selection)
+    broken: list[BrokenTenant] = []
+    tenants = select_tenants(project, selection, broken=broken)
     versions = Versions(project)
     rollout = load_rollout(project)
     in_rollout: dict[str, str] = {}
@@ -905,6 +928,9 @@ def fleet_status(project: Project, selection: Selection | None = None) -> FleetS
         rows.append(TenantStatus(tenant=work.tenant.id, tier=work.tenant.tier.value, version=work.version,
                                  infra=record.status if record else "never run", at=record.at if record else "",
                                  pending=work.reason, rollout=in_rollout.get(work.tenant.id, "")))
+    rows += [TenantStatus(tenant=bad.tenant_id, tier="?", version="", infra="invalid tenant file", at="",
+                          pending=bad.message) for bad in broken]
+    rows.sort(key=lambda row: row.tenant)
     return FleetStatus(current_version=versions.current, tenants=rows,
                        rollout=rollout.to_dict() if rollout else None, last_run=load_last_run(project))
 

@@ -21,7 +21,7 @@ from tenantform.fleet import Mode, Outcome, Selection, Versions
 from tenantform.module_schema import MODULE_OUTPUTS, MODULE_VARIABLES
 from tenantform.names import APPS, INFRA, LAYERS, workspace_name
 from tenantform.project import Project
-from tenantform.records import Record
+from tenantform.records import Record, Records
 from tenantform.targets import Settings
 from tenantform.tenant import Tenant
 from tenantform.terraform import Changes, Result
@@ -34,7 +34,9 @@ OLD = "0.9.0-0ld0ld0ld0"
 # -- a project on disk, no server, no terraform ----------------------------------------------------------
 @pytest.fixture
 def project(tmp_path: Path) -> Project:
-    return Project(Settings(project_dir=copy_project(tmp_path / "project"), parallelism=2))
+    project = Project(Settings(project_dir=copy_project(tmp_path / "project"), parallelism=2))
+    project.records = Records(project.settings.work_dir)  # no server: records in the state bucket are
+    return project                                        # tested in tests/test_fleet_records.py
 
 
 def add_tenants(project: Project, spec: dict[str, str]) -> list[Tenant]:

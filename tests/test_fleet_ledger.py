@@ -17,6 +17,7 @@ from tenantform.fleet import Mode, Outcome, Selection
 from tenantform.names import INFRA
 from tenantform.project import Project
 from tenantform.terraform import Changes, Result
+from tests.conftest import fresh_project  # noqa: F401 - fixture
 from tests.test_fleet import FakeTerraform, add_tenants, fake_terraform, project  # noqa: F401 - fixtures
 
 TABLE = "module.tenant.aws_dynamodb_table.order_table"
@@ -106,3 +107,39 @@ def test_plan_exit_codes_follow_detailed_exitcode(project: Project,  # noqa: F81
     clean = fleet.run_fleet(project, Mode.PLAN, Selection(layers=(INFRA,)))
     assert [r.outcome for r in clean.results] == [Outcome.UP_TO_DATE] and ledger.exit_code(clean) == 0
     assert "nothing was planned" in ledger.markdown(clean)
+
+
+# -- a malformed tenant file fails that tenant only ----------------------------------------------------------
+BROKEN = 'id = "broken"\ncompany_name = "Broken"\nadmin_email = "not an e-mail"\ntier = "gold"\n'
+
+
+def test_a_malformed_tenant_file_fails_that_tenant_and_the_rest_runs(project: Project,  # noqa: F811
+                                                                     fake_terraform: dict[str, FakeTerraform],  # noqa: F811
+                                                                     tmp_path: Path) -> None:
+    add_tenants(project, {"acme": "basic"})
+    (project.settings.tenants_dir / "broken.toml").write_text(BROKEN)
+    report = fleet.run_fleet(project, Mode.PLAN, Selection(layers=(INFRA,)))
+    outcomes = {r.workspace: (r.outcome, r.message) for r in report.results}
+    assert outcomes["tenant-acme-infra"] == (Outcome.CHANGES, "")
+    outcome, message = outcomes["tenant-broken-infra"]
+    assert outcome is Outcome.FAILED and message.startswith("tenant file: ") and "broken.toml" in message
+    assert fake_terraform["tenant-acme-infra"].calls == ["init", "plan"] and "tenant-broken-infra" not in fake_terraform
+    assert ledger.exit_code(report) == 1
+    entry = next(w for w in ledger.report_document(report)["workspaces"] if w["tenant"] == "broken")
+    assert entry["error_class"] == "InvalidInput" and entry["error"].startswith("tenant file: ")
+    status = fleet.fleet_status(project)
+    assert [(row.tenant, row.infra) for row in status.tenants] == [("acme", "never run"),
+                                                                   ("broken", "invalid tenant file")]
+
+
+def test_tenants_and_fleet_status_list_a_malformed_file_as_one_row(fresh_project) -> None:  # noqa: ANN001
+    tenants = fresh_project.project_dir / "tenants"
+    (tenants / "acme.toml").write_text('id = "acme"\ncompany_name = "Acme"\nadmin_email = "admin@acme.example.com"\n'
+                                       'tier = "basic"\n')
+    (tenants / "broken.toml").write_text(BROKEN)
+    listing = fresh_project.run("tenants")
+    assert "acme" in listing.stdout and "invalid tenant file" in listing.stdout
+    status = json.loads(fresh_project.run("fleet.status", "--json").stdout)
+    assert {row["tenant"]: row["infra"] for row in status["tenants"]} == {"acme": "never run",
+                                                                          "broken": "invalid tenant file"}
+    assert "Traceback" not in listing.stderr

@@ -101,9 +101,17 @@ def test_fleet_plan_plans_only_the_changed_tenant(remote: Fleet) -> None:
         "changes", {"add": 0, "change": 1, "destroy": 0, "replace": 0}, url)
 
 
+def test_fleet_apply_shows_the_plans_and_asks_without_yes(remote: Fleet) -> None:
+    before = len(remote.runs())
+    proc = remote.run("fleet.apply", check=False)  # no terminal to ask on, no --yes
+    assert proc.returncode == 1 and "not confirmed: nothing applied" in proc.stderr
+    assert "tenant-globex-infra: changes (+0 ~1 -0)" in proc.stdout and "Apply the plans of 1 workspace(s)" in proc.stdout
+    assert new_runs(remote, before) == [("tenant-globex-infra", True, "planned_and_finished")]  # a speculative plan
+
+
 def test_fleet_apply_applies_it_and_the_next_plan_is_up_to_date(remote: Fleet) -> None:
     before = len(remote.runs())
-    proc = remote.run("fleet.apply")
+    proc = remote.run("fleet.apply", "--yes")
     assert new_runs(remote, before) == [("tenant-globex-infra", False, "applied")]
     url = run_url("tenant-globex-infra", remote.runs()[-1]["id"])
     assert "tenant-globex-infra: applied (+0 ~1 -0)" in proc.stdout and url in proc.stdout
@@ -121,7 +129,7 @@ def test_an_errored_run_fails_only_its_tenant(remote: Fleet) -> None:
     message = "creating DynamoDB Table (Order-initech): AccessDeniedException: not authorized"
     remote.standin.script_next_run("tenant-initech-infra", changes=(0, 1, 0), apply_error=message)
     before = len(remote.runs())
-    proc = remote.run("fleet.apply", "parallel=2", check=False)
+    proc = remote.run("fleet.apply", "parallel=2", "--yes", check=False)
     assert proc.returncode == 1
     assert sorted(new_runs(remote, before)) == [("tenant-acme-infra", False, "applied"),
                                                 ("tenant-initech-infra", False, "errored")]
@@ -140,7 +148,7 @@ def test_an_errored_run_fails_only_its_tenant(remote: Fleet) -> None:
     assert remote.record("tenant-acme-infra")["status"] == "applied"
 
     before = len(remote.runs())
-    retry = remote.run("fleet.apply", "--retry-failed")
+    retry = remote.run("fleet.apply", "--retry-failed", "--yes")
     assert new_runs(remote, before) == [("tenant-initech-infra", False, "applied")]
     assert "failed 0" in retry.stdout and remote.record("tenant-initech-infra")["status"] == "applied"
 
@@ -156,7 +164,7 @@ def test_a_plan_error_fails_fleet_plan_for_that_workspace_only(remote: Fleet) ->
                                                 ("tenant-globex-infra", True, "planned_and_finished")]
     assert "Unsupported argument" in proc.stdout and "tenant-globex-infra: changes" in proc.stdout
     assert remote.record("tenant-acme-infra")["status"] == "applied"  # plans record nothing, failed or not
-    remote.run("fleet.apply")  # leave everything up to date
+    remote.run("fleet.apply", "--yes")  # leave everything up to date
 
 
 def test_fleet_drift_runs_refresh_only_runs_and_never_applies(remote: Fleet) -> None:
@@ -184,7 +192,7 @@ def test_fleet_apply_refuses_a_stateful_replacement_unless_allowed(remote: Fleet
     remote.standin.script_next_run("tenant-acme-infra", changes=(1, 0, 1), replace=(pool,))
     summary = remote.cli.project_dir / "ci" / "summary.md"
     before = len(remote.runs())
-    proc = remote.run("fleet.apply", f"summary-file={summary}", check=False)
+    proc = remote.run("fleet.apply", f"summary-file={summary}", "--yes", check=False)
     assert proc.returncode == 1
     assert new_runs(remote, before) == [("tenant-acme-infra", False, "discarded")]
     assert "refused" in proc.stdout and "--allow-replace=aws_cognito_user_pool" in proc.stdout
@@ -193,7 +201,7 @@ def test_fleet_apply_refuses_a_stateful_replacement_unless_allowed(remote: Fleet
     assert "stateful" in text and f"`replace {pool}`" in text and "| `tenant-acme-infra` | refused |" in text
 
     remote.standin.script_next_run("tenant-acme-infra", changes=(1, 0, 1), replace=(pool,))
-    allowed = remote.run("fleet.apply", "--allow-replace=aws_cognito_user_pool")
+    allowed = remote.run("fleet.apply", "--allow-replace=aws_cognito_user_pool", "--yes")
     assert "tenant-acme-infra: applied (+1 ~0 -1)" in allowed.stdout
     assert remote.record("tenant-acme-infra")["status"] == "applied"
 
