@@ -625,7 +625,7 @@ class Runner:
                     result.outcome = Outcome.IN_SYNC
             elif not plan.changes.any:
                 result.outcome = Outcome.NO_CHANGES
-                self._record_applied(work, result, resources=work.previous.resources if work.previous else 0)
+                self.record_applied(work, result, resources=work.previous.resources if work.previous else 0)
             elif self.mode is Mode.PLAN:
                 result.outcome = Outcome.CHANGES
             elif refusal := self.guard.refusal(result.actions):
@@ -638,7 +638,7 @@ class Runner:
                     result.add, result.change, result.remove = (apply.changes.add, apply.changes.change,
                                                                 apply.changes.remove)
                 result.outcome = Outcome.APPLIED
-                self._record_applied(work, result, resources=len(tf.state_list()))
+                self.record_applied(work, result, resources=len(tf.state_list()))
         except Exception as exc:  # noqa: BLE001 - one workspace's failure must not stop the fleet
             result.outcome = Outcome.FAILED
             result.error_class = type(exc).__name__
@@ -663,77 +663,16 @@ class Runner:
         result.add, result.change, result.remove = plan.changes.add, plan.changes.change, plan.changes.remove
         result.actions = [f"{action} {address}" for action, address in plan.changes.actions if action != "read"]
 
-    def _record_applied(self, work: Work, result: WorkspaceResult, *, resources: int) -> None:
+    def record_applied(self, work: Work, result: WorkspaceResult, *, resources: int) -> None:
         self.project.records.put(Record(workspace=work.workspace, status="applied", fingerprint=work.fingerprint,
                                         module_version=work.version, resources=resources, log=result.log))
 
     # -- the tfc target: one remote run per workspace instead of local terraform --------------------------
     def _run_remote(self, work: Work) -> WorkspaceResult:
-        """`_run_workspace` on the tfc target: the same outcomes and records, from a remote run
-        (`tfc_target.run_layer`: ensure the workspace, upload the root, run, apply when acceptable).
-        No init and no init lock; the run URL is the workspace's log. A plan that destroys resources
-        is never applied (run_layer's unattended rule): the run is discarded and the workspace fails."""
-        from tenantform import tfc_target  # only this target talks to HCP Terraform
+        """On the tfc target each workspace is one remote run (tenantform/fleet_remote.py)."""
+        from tenantform.fleet_remote import run_remote  # only the tfc target talks to HCP Terraform
 
-        target = self.project.target
-        assert isinstance(target, tfc_target.TfcTarget)
-        started = time.monotonic()
-        result = WorkspaceResult(work.workspace, work.tenant.id, work.layer, work.version, Outcome.FAILED,
-                                 reason=work.reason)
-        step = "render"
-        try:
-            write_root_text(self.project.workspace_dir(work.workspace), work.text)
-            if work.layer == APPS and not target.tfc.enable_kubernetes_runs:
-                result.outcome = Outcome.SYNTHESISED
-                result.message = "root written; not run: tfc.enable_kubernetes_runs is false"
-                return result
-            plan_only = self.mode is Mode.PLAN or target.tfc.plan_only
-            step = "run"
-            result.planned = True
-            outcome = tfc_target.run_layer(
-                self.project, work.tenant, work.layer, work.version, plan_only=plan_only, say=self._remote_note,
-                refresh_only=self.mode is Mode.DRIFT, override_policy=self.override_policy,
-                approve=tfc_target.guarded(self.guard) if self.mode is Mode.APPLY else None)
-            result.log = outcome.url
-            result.add, result.change, result.remove = outcome.additions, outcome.changes, outcome.destructions
-            result.actions = list(outcome.replaced)
-            if self.mode is Mode.DRIFT:  # a refresh-only run: drift of the real resources against the state
-                result.drifted = list(outcome.drifted)
-                result.outcome = Outcome.DRIFTED if outcome.has_changes else Outcome.IN_SYNC
-            elif not outcome.has_changes:
-                result.outcome = Outcome.NO_CHANGES
-                self._record_applied(work, result, resources=work.previous.resources if work.previous else 0)
-            elif not outcome.applied:  # fleet.plan, or tfc.plan_only: a speculative plan
-                result.outcome = Outcome.CHANGES
-            else:
-                result.outcome = Outcome.APPLIED
-                ws = target.tfc_client().read_workspace(work.workspace)
-                self._record_applied(work, result, resources=(ws.resource_count or 0) if ws else 0)
-        except Exception as exc:  # noqa: BLE001 - one workspace's failure must not stop the fleet
-            result.outcome = Outcome.FAILED
-            result.error_class = type(exc).__name__
-            run = getattr(exc, "outcome", None)  # RemoteRunFailed: the run's error and URL
-            result.log = run.url if run is not None else result.log
-            if run is not None and run.replaced:
-                result.actions = list(run.replaced)
-            if run is not None and str(run.error or "").startswith("refused: "):
-                result.outcome = Outcome.REFUSED
-            text = " ".join(str(exc).split())
-            result.message = f"{step}: {text}" if isinstance(exc, TenantformError) else \
-                f"{step}: {type(exc).__name__}: {text}"
-            if self.mode is Mode.APPLY and step != "render":
-                self.project.records.put(Record(workspace=work.workspace, status="failed",
-                                                module_version=work.version, log=result.log,
-                                                message=result.message[:500]))
-        finally:
-            result.seconds = time.monotonic() - started
-        return result
-
-    def _remote_note(self, message: str) -> None:
-        """Of run_layer's progress, show the run URL and workspace changes; the status lines are noise
-        with many runs at once (the workspace's line and the summary carry the outcome)."""
-        if message.partition(": ")[2].startswith(("run http", "created workspace", "updated workspace")):
-            self.listener.note(message)
+        return run_remote(self, work)
 
 
 # -- a fleet run ------------------------------------------------------------------------------------------------

@@ -23,7 +23,6 @@ import io
 import json
 import os
 import re
-import ssl
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
@@ -32,14 +31,11 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-import httpx
 from pytfe import TFEClient, TFEConfig
 from pytfe.errors import AuthError, NotFound, TFEError
 from pytfe.models import (
     ConfigurationVersionCreateOptions,
     ProjectListOptions,
-    RunApplyOptions,
-    RunDiscardOptions,
     TagBinding,
     VariableSetApplyToWorkspacesOptions,
     VariableSetListOptions,
@@ -883,175 +879,11 @@ class TfcClient:
                                f"after {s.run_timeout:.0f}s")
             self._sleep(s.poll_interval)
 
-    def _run(self, ws: Workspace, *, cv_id: str | None, message: str, plan_only: bool,
-             destroy: bool, on_progress: Callable[[RunProgress], None] | None,
-             approve: Callable[[PlanSummary], bool] | None,
-             config_sha256: str | None, refresh_only: bool = False,
-             override_policy: bool = False) -> RunOutcome:
-        """Create the run (idempotently), follow it as raw JSON (tenantform/tfc_runs.py), apply
-        it when confirmable and approved, and describe how it ended."""
-        from tenantform import tfc_runs as runs
+    def _run(self, ws: Workspace, **kwargs: Any) -> RunOutcome:
+        """Create the run and follow it to its end (tenantform/tfc_runs.py, `follow`)."""
+        from tenantform.tfc_runs import follow
 
-        s = self.settings
-        name = ws.name or ""
-        attrs: dict[str, Any] = {"message": message, "is-destroy": destroy, "plan-only": plan_only,
-                                 "auto-apply": False}
-        if refresh_only:
-            attrs["refresh-only"] = True
-        run = runs.create_run(self.tfe, workspace_id=ws.id, cv_id=cv_id, attributes=attrs,
-                              workspace=name, sleep=self._sleep)
-        url = s.run_url(name, run.id)
-        started = time.monotonic()
-        last = None
-        decided = False
-        overridden = False
-        error: str | None = None
-        status = run.status
-        while True:
-            run = runs.read_run(self.tfe, run.id)
-            status = run.status
-            if status != last and on_progress:
-                on_progress(RunProgress(workspace=name, phase="run", status=status, url=url,
-                                        run_id=run.id, elapsed=time.monotonic() - started))
-            last = status
-            if status in runs.FINAL_STATUSES:
-                break
-            if status == "post_apply_completed":
-                apply = runs.read_phase(self.tfe, "applies", run.apply_id)
-                if apply is not None and apply.status == "finished":
-                    break
-            if status in runs.NEEDS_OVERRIDE_STATUSES and not overridden:
-                what = runs.override_policy(self.tfe, run.id) if override_policy else None
-                overridden = True
-                if what is None:
-                    if run.discardable:
-                        self.tfe.runs.discard(run.id, RunDiscardOptions(
-                            comment="tenantform: policy soft-failed, not overridden"))
-                    error = (f"policy soft-failed ({status}): run discarded, nothing applied; "
-                             "pass --override-policy to override it, or review it in the UI" if
-                             not override_policy else
-                             f"the run waits for a decision ({status}) this token cannot make: "
-                             "override or discard it in the UI")
-                    status = "policy_soft_failed"
-                    break
-            if run.confirmable and not decided and not plan_only and not refresh_only:
-                summary = self._plan_summary(run, destroy)
-                if approve is None or approve(summary):
-                    self.tfe.runs.apply(run.id, RunApplyOptions(comment=message))
-                else:
-                    self.tfe.runs.discard(run.id, RunDiscardOptions(
-                        comment="tenantform: plan rejected"))
-                    error = (f"plan rejected (+{summary.additions} ~{summary.changes} "
-                             f"-{summary.destructions}); run discarded")
-                decided = True
-            if refresh_only and run.confirmable:  # a drift check never applies: its plan is the answer
-                outcome = self._outcome(run, name, url, plan_only, destroy, config_sha256,
-                                        error=None, status="planned_and_finished",
-                                        refresh_only=True)
-                if run.discardable:
-                    self.tfe.runs.discard(run.id, RunDiscardOptions(
-                        comment="tenantform: drift check, not applied"))
-                return outcome
-            if time.monotonic() - started > s.run_timeout:
-                return self._outcome(run, name, url, plan_only, destroy, config_sha256,
-                                     error=f"still {status} after {s.run_timeout:.0f}s; the run "
-                                           "continues remotely", timed_out=True)
-            self._sleep(s.poll_interval)
-        if status in ("errored", "policy_soft_failed") and error is None:
-            error = self._run_error(run, status)
-        elif status in ("discarded", "canceled", "force_canceled") and error is None:
-            error = f"the run was {status.replace('_', ' ')} (by a person or a policy)"
-        return self._outcome(run, name, url, plan_only, destroy, config_sha256, error=error,
-                             status=status)
-
-    def _plan_summary(self, run: Any, destroy: bool) -> PlanSummary:
-        from tenantform.tfc_runs import read_phase
-
-        plan = read_phase(self.tfe, "plans", run.plan_id)
-        return PlanSummary(additions=plan.additions if plan else 0,
-                           changes=plan.changes if plan else 0,
-                           destructions=plan.destructions if plan else 0,
-                           is_destroy=destroy, replaced=self.replaced(run.plan_id))
-
-    def replaced(self, plan_id: str | None) -> tuple[str, ...]:
-        """Addresses the plan replaces or deletes (from its JSON output; () when unavailable)."""
-        from tenantform.tfc_http import get_json
-
-        if not plan_id:
-            return ()
-        try:
-            doc = get_json(self.tfe, f"/api/v2/plans/{plan_id}/json-output")
-        except (TFEError, ValueError):
-            return ()
-        found = []
-        for change in doc.get("resource_changes") or []:
-            actions = (change.get("change") or {}).get("actions") or []
-            if "delete" in actions and change.get("address"):
-                kind = "replace" if "create" in actions else "delete"
-                found.append(f"{kind} {change['address']}")
-        return tuple(found)
-
-    def drifted(self, plan_id: str | None) -> tuple[str, ...]:
-        """Addresses changed outside terraform (the plan's `resource_drift`)."""
-        from tenantform.tfc_http import get_json
-
-        if not plan_id:
-            return ()
-        try:
-            doc = get_json(self.tfe, f"/api/v2/plans/{plan_id}/json-output")
-        except (TFEError, ValueError):
-            return ()
-        return tuple(sorted(d["address"] for d in doc.get("resource_drift") or [] if d.get("address")))
-
-    def _outcome(self, run: Any, name: str, url: str, plan_only: bool, destroy: bool,
-                 config_sha256: str | None, *, error: str | None,
-                 timed_out: bool = False, status: str | None = None,
-                 refresh_only: bool = False) -> RunOutcome:
-        from tenantform.tfc_runs import read_phase
-
-        plan = read_phase(self.tfe, "plans", run.plan_id)
-        status = status or run.status
-        applied = status in ("applied", "post_apply_completed")
-        apply = read_phase(self.tfe, "applies", run.apply_id) if applied else None
-        counts = apply if apply is not None else plan
-        has_changes = bool(run.has_changes or (plan is not None and plan.has_changes))
-        return RunOutcome(
-            workspace=name, run_id=run.id, status="applied" if applied else status, url=url,
-            plan_only=plan_only, is_destroy=destroy, has_changes=has_changes,
-            additions=counts.additions if counts else 0,
-            changes=counts.changes if counts else 0,
-            destructions=counts.destructions if counts else 0,
-            applied=applied, error=error, timed_out=timed_out,
-            config_sha256=config_sha256,
-            replaced=self.replaced(run.plan_id) if has_changes and not applied else (),
-            drifted=self.drifted(run.plan_id) if has_changes and refresh_only else ())
-
-    def _run_error(self, run: Any, status: str) -> str:
-        """The error of an errored run: a failed policy, else the apply log, else the plan log."""
-        from tenantform.tfc_runs import policy_failure, read_phase
-
-        policy = policy_failure(self.tfe, run.id)
-        if policy:
-            return policy
-        phases = [("apply", read_phase(self.tfe, "applies", run.apply_id)),
-                  ("plan", read_phase(self.tfe, "plans", run.plan_id))]
-        for phase, obj in phases:
-            if obj is None or (obj.status != "errored" and status != "policy_soft_failed"):
-                continue
-            if obj.log_read_url:
-                text = error_from_log(self._read_log(obj.log_read_url))
-                if text:
-                    return text
-            return f"{phase} {obj.status} (no Error: lines in its log)"
-        return f"run {status}"
-
-    def _read_log(self, url: str) -> str:
-        from tenantform.tfc_runs import read_log
-
-        verify: ssl.SSLContext | bool = True
-        if self.settings.ca_bundle:
-            verify = ssl.create_default_context(cafile=self.settings.ca_bundle)
-        return read_log(url, verify=verify)
+        return follow(self, ws, **kwargs)
 
 
 def _workspace_drift(ws: Workspace, s: TfcSettings, spec: WorkspaceSpec,
