@@ -1,6 +1,7 @@
 """Fleet runs against a naive baseline that plans every workspace, one after another.
 
     python benchmarks/fleet.py [--tenants 10] [--synthetic 1000] [--parallel N] [--skip-real]
+                               [--bucket-records 1000] [--local-records 10000] [--only-records]
 
 Part 1, real terraform against moto (a temporary project copy with its own moto server; the
 platform deploy, module synthesis and one `terraform init` per workspace are set-up, not timed):
@@ -14,9 +15,15 @@ then the changed workspaces planned `--parallel` at a time) and as the naive bas
 
 CPU seconds are the children's rusage (terraform and its provider processes) per planned
 workspace. Part 2, `--synthetic` tenants on disk (no terraform, no server): the same three
-scenarios for the parts that do not run terraform (rendering, fingerprints, records), the no-change
-run also through the command line (`invoke fleet.plan`, process start included), and the terraform
-part extrapolated from part 1's per-workspace figures (marked "est.").
+scenarios for the parts that do not run terraform (rendering, fingerprints, local records), and the
+terraform part extrapolated from part 1's per-workspace figures (marked "est.").
+
+Part 3, change records (tenantform/remote_records.py): `--bucket-records` unchanged tenants whose
+records exist only in the (moto) state bucket, detected from a fresh clone (`.tenantform/records/`
+empty) in-process and through `invoke fleet.plan` with no terraform on the PATH (target < 5 s),
+against a baseline measured in the same run: one GET per tenant record, the way a store without a
+listing would answer; and `--local-records` synthetic tenants detected in-process from local records
+(target < 10 s), against the same run's 1,000-tenant figure scaled linearly.
 """
 
 from __future__ import annotations
@@ -162,13 +169,14 @@ def synthetic_part(args: argparse.Namespace, work: Path, figures: dict[str, floa
     from tenantform import fleet
     from tenantform.fleet import Mode, Selection, Versions
     from tenantform.project import Project
-    from tenantform.records import Record
+    from tenantform.records import Record, Records
     from tenantform.targets import Settings
 
     project_dir = copy_project(work / "synthetic")
     ids = [f"t{i:04d}" for i in range(args.synthetic)]
     write_tenants(project_dir, ids)
     project = Project(Settings(project_dir=project_dir, parallelism=args.parallel))
+    project.records = Records(project.settings.work_dir)  # no server here: local records only
     selection = Selection(layers=("infra",))
     n = args.synthetic
     print(f"part 2: {n} synthetic tenants (no terraform; 'est.' = part 1's per-workspace figures x {n})", flush=True)
@@ -192,14 +200,6 @@ def synthetic_part(args: argparse.Namespace, work: Path, figures: dict[str, floa
     assert report.counts["planned"] == 0 and report.counts["unchanged"] == n
     Row.add("no change: fleet.run_fleet", (wall, cpu, 0),
             (naive_per_ws * n, figures["naive_cpu_per_ws"] * n, n) if naive_per_ws else None, estimated=True)
-    env = {**os.environ, "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
-                                                 if not (Path(p) / "terraform").exists())}  # proves: no terraform
-    started = time.monotonic()
-    proc = subprocess.run([sys.executable, "-m", "invoke", "fleet.plan", "layer=infra"], cwd=project_dir, env=env,
-                          capture_output=True, text=True, stdin=subprocess.DEVNULL)
-    cli_wall = time.monotonic() - started
-    assert proc.returncode == 0 and "no terraform process was started" in proc.stdout, proc.stdout + proc.stderr
-    Row.add("no change: invoke fleet.plan (CLI)", (cli_wall, 0.0, 0), None)
     rename(project_dir, ids[n // 2], "changed")
     wall, _, changed = measure(detect)
     assert [w.tenant.id for w in changed] == [ids[n // 2]]
@@ -211,6 +211,82 @@ def synthetic_part(args: argparse.Namespace, work: Path, figures: dict[str, floa
         Row.add("one changed: detection only", (wall, 0.0, 0), None)
 
 
+def no_terraform_env() -> dict[str, str]:
+    """The environment with every PATH entry holding a terraform binary removed: proves none starts."""
+    return {**os.environ, "PATH": os.pathsep.join(p for p in os.environ["PATH"].split(os.pathsep)
+                                                  if not (Path(p) / "terraform").exists())}
+
+
+def records_part(args: argparse.Namespace, work: Path) -> dict[str, float]:
+    """Part 3: detection from records in the state bucket (fresh clone) and from many local records."""
+    from tenantform import fleet
+    from tenantform.fleet import Mode, Selection, Versions
+    from tenantform.project import Project
+    from tenantform.records import Record, Records
+    from tenantform.remote_records import record_key
+    from tenantform.targets import Settings
+
+    figures: dict[str, float] = {}
+    n = args.bucket_records
+    project_dir = copy_project(work / "bucket")
+    ids = [f"r{i:04d}" for i in range(n)]
+    write_tenants(project_dir, ids)
+    project = Project(Settings(project_dir=project_dir))
+    project.target.prepare()  # a moto server for this copy, with the state bucket
+    try:
+        s3 = project.target.client("s3")
+        bucket = project.settings.state_bucket
+        keys = []
+        print(f"part 3: setting up {n} records in the state bucket (not timed)", flush=True)
+        for work_ in fleet.detect(project, project.registry.all(), ("infra",), versions=Versions(project)):
+            key = record_key(work_.workspace, work_.version, work_.fingerprint)
+            s3.put_object(Bucket=bucket, Key=key, Body=b"{}")
+            keys.append(key)
+        shutil.rmtree(project.settings.work_dir / "records", ignore_errors=True)  # a fresh clone: no local records
+
+        def per_tenant_gets() -> None:
+            for key in keys:
+                s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+        base_wall, _, _ = measure(per_tenant_gets)
+        fresh = Project(Settings(project_dir=project_dir))
+        wall, _, report = measure(lambda: fleet.run_fleet(fresh, Mode.PLAN, Selection(layers=("infra",)), save=False))
+        assert report.counts["unchanged"] == n and report.counts["planned"] == 0, report.counts
+        listings = fresh.records.remote.listings
+        started = time.monotonic()
+        proc = subprocess.run([sys.executable, "-m", "invoke", "fleet.plan", "layer=infra"], cwd=project_dir,
+                              env=no_terraform_env(), capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        cli_wall = time.monotonic() - started
+        assert proc.returncode == 0 and "no terraform process was started" in proc.stdout, proc.stdout + proc.stderr
+        print(f"   {n} tenants, records only in the bucket: in-process {wall:.2f} s ({listings} listing pages); "
+              f"invoke fleet.plan {cli_wall:.2f} s (target < 5 s); baseline {n} GETs {base_wall:.2f} s "
+              f"({base_wall / wall:.1f}x the in-process detection)", flush=True)
+        figures.update(bucket_wall=wall, bucket_cli=cli_wall, bucket_gets=base_wall, bucket_listings=listings)
+    finally:
+        project.target.local.stop()
+
+    def local_detection(count: int, name: str) -> float:
+        directory = copy_project(work / name)
+        write_tenants(directory, [f"l{i:05d}" for i in range(count)])
+        proj = Project(Settings(project_dir=directory))
+        proj.records = Records(proj.settings.work_dir)  # local records, no backend
+        for work_ in fleet.detect(proj, proj.registry.all(), ("infra",), versions=Versions(proj)):
+            proj.records.put(Record(workspace=work_.workspace, status="applied", fingerprint=work_.fingerprint,
+                                    module_version=work_.version))
+        seconds, _, result = measure(lambda: fleet.run_fleet(proj, Mode.PLAN, Selection(layers=("infra",)),
+                                                            save=False))
+        assert result.counts["unchanged"] == count, result.counts
+        return seconds
+
+    small = local_detection(1000, "local-1000")
+    big = local_detection(args.local_records, "local-big")
+    scale = args.local_records / 1000
+    print(f"   {args.local_records} tenants from local records: {big:.2f} s (target < 10 s); 1,000 in the same run "
+          f"{small:.2f} s, x{scale:.0f} = {small * scale:.2f} s (ratio {big / (small * scale):.2f})", flush=True)
+    figures.update(local_big=big, local_1000=small)
+    return figures
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--tenants", type=int, default=10, help="real tenant workspaces (default 10)")
@@ -218,13 +294,20 @@ def main() -> None:
     parser.add_argument("--parallel", type=int, default=max(2, os.cpu_count() or 2),
                         help="fleet parallelism (default: the number of cores, at least 2)")
     parser.add_argument("--skip-real", action="store_true", help="only the synthetic part (no estimates)")
+    parser.add_argument("--bucket-records", type=int, default=1000, help="tenants with records in the bucket")
+    parser.add_argument("--local-records", type=int, default=10000, help="synthetic tenants with local records")
+    parser.add_argument("--only-records", action="store_true", help="only part 3 (change records)")
     args = parser.parse_args()
     work = Path(tempfile.mkdtemp(prefix="tenantform-fleet-bench-"))
     print(f"{os.cpu_count()} cores; terraform {subprocess.run(['terraform', 'version'], capture_output=True, text=True).stdout.split()[1]}",
           flush=True)
     try:
+        if args.only_records:
+            records_part(args, work)
+            return
         figures = {} if args.skip_real else real_part(args, work)
         synthetic_part(args, work, figures)
+        records_part(args, work)
     finally:
         shutil.rmtree(work, ignore_errors=True)
     print()

@@ -28,15 +28,6 @@ def plural(count: int, noun: str, plural_form: str | None = None) -> str:
     """`1 tenant`, `2 tenants`."""
     return f"{count} {noun if count == 1 else (plural_form or noun + 's')}"
 
-# Transitional, for task code written against the old per-task mechanism (concurrent branches):
-# `key=value` words are now rewritten for every task before parsing (tasks/_program.py), so these
-# do nothing. Remove once no task uses them.
-REQUIRED_POSITIONAL: dict[str, tuple[str, ...]] = {}
-
-
-def keyword_words(given: dict[str, Any]) -> dict[str, Any]:
-    return dict(given)
-
 
 def settings(c: Context, **overrides: Any) -> Settings:
     data = dict(c.config.get("tenantform", {}) or {})

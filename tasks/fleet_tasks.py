@@ -20,8 +20,8 @@ from invoke.exceptions import Exit
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tasks._cli import console, err, plural, project, run
-from tenantform import fleet
+from tasks._cli import confirmer, console, err, plural, project, run
+from tenantform import fleet, ledger
 from tenantform.fleet import Mode, Outcome, RunReport, Selection, WorkspaceResult
 from tenantform.project import Project
 
@@ -37,12 +37,21 @@ RUN_HELP = {
     **SELECT_HELP,
     "force": "plan every selected workspace, changed or not",
     "retry_failed": "run only the workspaces that failed (or were skipped) in the last fleet run",
+    "report_file": "write the run's JSON report here (schema tenantform.fleet-report v1, see README)",
+    "summary_file": "append a Markdown summary here (default: $GITHUB_STEP_SUMMARY when set)",
+}
+APPLY_HELP = {
+    **RUN_HELP,
+    "allow_replace": "let this run destroy/replace these stateful resources: types or addresses, comma-separated",
+    "override_policy": "tfc: override soft-failed policy checks (default: discard the run and fail the workspace)",
+    "yes": "apply without asking (unattended, CI); without it the plans are shown first and you are asked",
 }
 
 ICONS = {Outcome.APPLIED: "[green]✓[/green]", Outcome.NO_CHANGES: "[green]✓[/green]",
          Outcome.IN_SYNC: "[green]✓[/green]", Outcome.UP_TO_DATE: "[green]✓[/green]",
          Outcome.CHANGES: "[yellow]~[/yellow]", Outcome.DRIFTED: "[yellow]![/yellow]",
-         Outcome.FAILED: "[red]✗[/red]", Outcome.SKIPPED: "[dim]-[/dim]", Outcome.SYNTHESISED: "[dim]-[/dim]"}
+         Outcome.FAILED: "[red]✗[/red]", Outcome.SKIPPED: "[dim]-[/dim]", Outcome.SYNTHESISED: "[dim]-[/dim]",
+         Outcome.REFUSED: "[red]✋[/red]"}
 
 
 def _int(name: str, value: Any, *, minimum: int) -> int | None:
@@ -69,7 +78,7 @@ def _project(c: Context, args: dict[str, Any]) -> Project:
 
 # -- progress --------------------------------------------------------------------------------------------
 def _line(result: WorkspaceResult, *, markup: bool) -> str:
-    detail = {Outcome.FAILED: result.message, Outcome.SKIPPED: result.message,
+    detail = {Outcome.FAILED: result.message, Outcome.SKIPPED: result.message, Outcome.REFUSED: result.message,
               Outcome.DRIFTED: "drifted: " + ", ".join(result.drifted)}.get(result.outcome, "")
     if result.outcome in (Outcome.CHANGES, Outcome.APPLIED, Outcome.NO_CHANGES):
         detail = result.changes
@@ -154,7 +163,7 @@ def _summary(report: RunReport, root: Path) -> None:
             table.add_column(column, overflow="fold")
         for r in shown:
             result = str(r.outcome)
-            if r.outcome in (Outcome.FAILED, Outcome.SKIPPED):
+            if r.outcome in (Outcome.FAILED, Outcome.SKIPPED, Outcome.REFUSED):
                 result += ": " + (r.message if len(r.message) <= 90 else r.message[:87] + "...")
             elif r.outcome is Outcome.DRIFTED:
                 result += ": " + ", ".join(r.drifted)
@@ -185,57 +194,85 @@ def _summary(report: RunReport, root: Path) -> None:
     if report.drifted:
         tenants = sorted({r.tenant for r in report.drifted})
         console.print(f"[yellow]Drift in {len(tenants)} tenant(s)[/yellow]: {', '.join(tenants)}. "
-                      f"Revert it with `invoke fleet.apply tenants={','.join(tenants)} --force`.")
+                      f"Revert it with `invoke fleet.apply tenants={','.join(tenants)} --force` (it shows the plans "
+                      "and asks).")
 
 
-def _run(c: Context, mode: Mode, args: dict[str, Any], *, force: bool, retry_failed: bool) -> RunReport:
+def _run(c: Context, mode: Mode, args: dict[str, Any], *, force: bool, retry_failed: bool,
+         allow_replace: str | None = None, override_policy: bool = False) -> RunReport:
     selection = _selection(args)
     proj = _project(c, args)
     listener = ConsoleListener(proj.settings.project_dir)
+    guard = ledger.ReplaceGuard.parse(allow_replace)
     try:
-        return run(lambda: fleet.run_fleet(proj, mode, selection, force=force, retry_failed=retry_failed,
-                                           listener=listener))
+        report = run(lambda: fleet.run_fleet(proj, mode, selection, force=force, retry_failed=retry_failed,
+                                             listener=listener, guard=guard, override_policy=override_policy))
     finally:
         listener.close()
+    for path in ledger.write(report, report_file=args.get("report_file"), summary_file=args.get("summary_file")):
+        console.print(f"Report: {path}")
+    return report
 
 
 # -- tasks ------------------------------------------------------------------------------------------------
 @task(help=RUN_HELP)
 def plan(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
          parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
+         report_file: str | None = None, summary_file: str | None = None,
          force: bool = False, retry_failed: bool = False) -> None:
-    """Plan the tenant workspaces that changed since their last apply (nothing runs when none did)."""
-    args = {"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel, "target": target,
-            "lock_timeout": lock_timeout}
+    """Plan the tenant workspaces that changed since their last apply (exit 0 none, 2 changes, 1 failures)."""
+    args = {"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
+                          "target": target, "lock_timeout": lock_timeout, "report_file": report_file,
+                          "summary_file": summary_file}
     report = _run(c, Mode.PLAN, args, force=force, retry_failed=retry_failed)
-    if not report.ok:
-        raise Exit(code=1)
+    if ledger.exit_code(report):
+        raise Exit(code=ledger.exit_code(report))
 
 
-@task(help=RUN_HELP)
+@task(help=APPLY_HELP)
 def apply(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
           parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
-          force: bool = False, retry_failed: bool = False) -> None:
-    """Plan and apply the tenant workspaces that changed; one failure never stops the others."""
-    args = {"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel, "target": target,
-            "lock_timeout": lock_timeout}
-    report = _run(c, Mode.APPLY, args, force=force, retry_failed=retry_failed)
-    if not report.ok:
-        raise Exit(code=1)
+          report_file: str | None = None, summary_file: str | None = None, allow_replace: str | None = None,
+          force: bool = False, retry_failed: bool = False, override_policy: bool = False, yes: bool = False) -> None:
+    """Plan the changed tenant workspaces, show the plans, ask (or --yes), apply; one failure never stops the others."""
+    args = {"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
+                          "target": target, "lock_timeout": lock_timeout, "report_file": report_file,
+                          "summary_file": summary_file, "allow_replace": allow_replace}
+    if not yes:
+        planned = _run(c, Mode.PLAN, {**args, "report_file": None, "summary_file": None}, force=force,
+                       retry_failed=retry_failed)
+        changed = [r for r in planned.results if r.outcome is Outcome.CHANGES]
+        if not changed:
+            if ledger.exit_code(planned):
+                raise Exit(code=ledger.exit_code(planned))
+            console.print("Nothing to apply.")
+            return
+        flagged = [r for r in changed if ledger.stateful(r.actions)]
+        question = (f"Apply the plans of {len(changed)} workspace(s) above"
+                    + (f" ({len(flagged)} replace or destroy stateful resources: refused unless --allow-replace)"
+                       if flagged else "") + "?")
+        if not confirmer(False)(question):
+            raise Exit("not confirmed: nothing applied (pass --yes to apply unattended)", code=1)
+        args = {**args, "tenants": ",".join(sorted({r.tenant for r in changed}))}
+        force, retry_failed = force or retry_failed, False  # the retried workspaces were just planned
+    report = _run(c, Mode.APPLY, args, force=force, retry_failed=retry_failed,
+                  allow_replace=args.get("allow_replace"), override_policy=override_policy)
+    if ledger.exit_code(report):
+        raise Exit(code=ledger.exit_code(report))
 
 
 @task(help={k: v for k, v in RUN_HELP.items() if k != "force"})
 def drift(c: Context, tenants: str | None = None, tier: str | None = None, layer: str | None = None,
           parallel: str | None = None, target: str | None = None, lock_timeout: str | None = None,
+          report_file: str | None = None, summary_file: str | None = None,
           retry_failed: bool = False) -> None:
     """Plan every selected workspace with refresh and report who drifted (exit 2 on drift, 1 on failure)."""
-    args = {"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel, "target": target,
-            "lock_timeout": lock_timeout}
+    args = {"tenants": tenants, "tier": tier, "layer": layer, "parallel": parallel,
+                          "target": target, "lock_timeout": lock_timeout, "report_file": report_file,
+                          "summary_file": summary_file}
     report = _run(c, Mode.DRIFT, args, force=True, retry_failed=retry_failed)
-    if not report.ok:
-        raise Exit(code=1)
-    if report.drifted:
-        raise Exit(code=2)
+    if ledger.exit_code(report):
+        raise Exit(code=ledger.exit_code(report))
 
 
 @task(help={"tenants": SELECT_HELP["tenants"], "tier": SELECT_HELP["tier"], "target": SELECT_HELP["target"],

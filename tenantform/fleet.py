@@ -14,7 +14,7 @@ A run goes in two phases:
    go on. The run's results are kept in `.tenantform/fleet/last-run.json` (for `--retry-failed`).
    On the tfc target each workspace is one remote run instead (`tfc_target.run_layer`: no local
    terraform, no init lock; the run URL is the log); detection, records, failure isolation and the
-   summary are the same. `fleet.drift` is refused there (no refresh-only remote runs yet).
+   summary are the same; `fleet.drift` starts refresh-only runs, which are never applied.
 
 Module versions: a tenant runs the module version its infra record names (the version its last
 run used) and keeps rendering with it until a rollout moves it; a tenant that never ran gets the
@@ -43,6 +43,7 @@ from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 from tenantform.errors import InvalidInput, TenantformError
+from tenantform.ledger import ReplaceGuard
 from tenantform.module_version import module_dir
 from tenantform.names import APPS, INFRA, LAYERS, workspace_name
 from tenantform.project import Project
@@ -50,6 +51,7 @@ from tenantform.records import Record
 from tenantform.roots import ROOT_FILE, dumps
 from tenantform.targets import TargetKind
 from tenantform.tenant import Tenant, validate_tenant_id
+from tenantform.tenant_files import BrokenTenant, load_each
 from tenantform.terraform import Result, terraform_processes_in
 from tenantform.tiers import Tier
 
@@ -85,6 +87,9 @@ class Outcome(str, enum.Enum):
     """Not run: the tenant's infra layer failed first, or a halted rollout stopped the wave."""
     SYNTHESISED = "synthesised"
     """Root written, not planned: an apps workspace without a configured cluster."""
+    REFUSED = "refused"
+    """Planned, not applied: the plan destroys or replaces a stateful resource (tenantform/ledger.py)
+    and the run did not allow it (`--allow-replace`)."""
 
     def __str__(self) -> str:
         return self.value
@@ -144,8 +149,10 @@ def parse_selection(*, tenants: str | Sequence[str] | None = None, tier: str | N
     return Selection(tenants=tuple(seen), tier=chosen_tier, layers=layers)
 
 
-def select_tenants(project: Project, selection: Selection) -> list[Tenant]:
-    """The selected tenants, sorted by id. Unknown ids are an error naming them (nothing runs)."""
+def select_tenants(project: Project, selection: Selection, *, broken: list[BrokenTenant] | None = None) -> list[Tenant]:
+    """The selected tenants, sorted by id. Unknown ids are an error naming them (nothing runs).
+
+    With a `broken` list, a malformed tenant file is appended there instead of stopping the load."""
     if selection.tenants:
         known = set(project.registry.ids())
         unknown = [t for t in selection.tenants if t not in known]
@@ -153,7 +160,14 @@ def select_tenants(project: Project, selection: Selection) -> list[Tenant]:
             raise InvalidInput(field="tenants", problem=f"names unknown tenant(s) {', '.join(unknown)}",
                                allowed="ids of files in tenants/ (" + (", ".join(sorted(known)[:20]) or "none")
                                + (", ..." if len(known) > 20 else "") + ")", source="argument tenants")
-        tenants = [project.registry.get(t) for t in sorted(selection.tenants)]
+        if broken is None:
+            tenants = [project.registry.get(t) for t in sorted(selection.tenants)]
+        else:
+            tenants, bad = load_each(project.registry, selection.tenants)
+            broken += bad
+    elif broken is not None:
+        tenants, bad = load_each(project.registry)
+        broken += bad
     else:
         tenants = project.registry.all()
     if selection.tier is not None:
@@ -168,8 +182,11 @@ def root_text_and_fingerprint(doc: dict[str, Any], version: str) -> tuple[str, s
     return text, hashlib.sha256((text + version).encode()).hexdigest()
 
 
-def change_reason(record: Record | None, *, fingerprint: str, version: str) -> str:
-    """Why a workspace must be planned; "" when it is up to date with its last successful apply."""
+def change_reason(record: Record | None, *, fingerprint: str, version: str, platform: str = "") -> str:
+    """Why a workspace must be planned; "" when it is up to date with its last successful apply.
+
+    `platform` is the digest of the platform outputs the root reads, now (tenantform/platform_inputs.py);
+    it counts only when both it and the record's are known."""
     if record is None:
         return "never applied"
     if record.status != "applied":
@@ -178,6 +195,8 @@ def change_reason(record: Record | None, *, fingerprint: str, version: str) -> s
         return f"module {record.module_version or '?'} -> {version}"
     if record.fingerprint != fingerprint:
         return "root or inputs changed"
+    if platform and record.platform and record.platform != platform:
+        return "platform outputs it reads changed"
     return ""
 
 
@@ -235,7 +254,8 @@ def detect(project: Project, tenants: Sequence[Tenant], layers: Sequence[str], *
             workspace = workspace_name(tenant.id, layer)
             record = records[layer]
             text, print_ = root_text_and_fingerprint(project.render_root(tenant, layer, version), version)
-            reason = change_reason(record, fingerprint=print_, version=version)
+            reason = change_reason(record, fingerprint=print_, version=version,
+                                   platform=project.records.platform_digest(text) if record else "")
             if not reason and (force or workspace in force_workspaces):
                 reason = force if isinstance(force, str) else "forced"
             works.append(Work(tenant, layer, workspace, version, text, print_, reason, record))
@@ -262,6 +282,8 @@ class WorkspaceResult:
     log: str = ""
     message: str = ""
     seconds: float = 0.0
+    error_class: str = ""
+    """Class of the error that failed the workspace (TerraformFailed, TfcError, ServerError, ...)."""
 
     @property
     def changes(self) -> str:
@@ -307,7 +329,7 @@ class RunReport:
 
     @property
     def ok(self) -> bool:
-        return not self.failed
+        return not self.failed and not self.count(Outcome.REFUSED)
 
     @property
     def drifted(self) -> list[WorkspaceResult]:
@@ -474,8 +496,11 @@ class Runner:
     """Runs the workspaces that must run: a thread pool of terraform process chains."""
 
     def __init__(self, project: Project, mode: Mode, *, parallel: int, listener: Listener,
-                 halt_on_failure: bool = False) -> None:
+                 halt_on_failure: bool = False, guard: ReplaceGuard | None = None,
+                 override_policy: bool = False) -> None:
         self.project = project
+        self.guard = guard or ReplaceGuard()
+        self.override_policy = override_policy
         self.mode = mode
         self.parallel = max(1, parallel)
         self.listener = listener
@@ -600,9 +625,11 @@ class Runner:
                     result.outcome = Outcome.IN_SYNC
             elif not plan.changes.any:
                 result.outcome = Outcome.NO_CHANGES
-                self._record_applied(work, result, resources=work.previous.resources if work.previous else 0)
+                self.record_applied(work, result, resources=work.previous.resources if work.previous else 0)
             elif self.mode is Mode.PLAN:
                 result.outcome = Outcome.CHANGES
+            elif refusal := self.guard.refusal(result.actions):
+                result.outcome, result.message = Outcome.REFUSED, refusal
             else:
                 step = "apply"
                 apply = tf.apply()
@@ -611,9 +638,10 @@ class Runner:
                     result.add, result.change, result.remove = (apply.changes.add, apply.changes.change,
                                                                 apply.changes.remove)
                 result.outcome = Outcome.APPLIED
-                self._record_applied(work, result, resources=len(tf.state_list()))
+                self.record_applied(work, result, resources=len(tf.state_list()))
         except Exception as exc:  # noqa: BLE001 - one workspace's failure must not stop the fleet
             result.outcome = Outcome.FAILED
+            result.error_class = type(exc).__name__
             first = str(exc).strip().splitlines()
             detail = [line.strip() for line in first[1:] if line.strip()]
             result.message = (f"{step}: " + (detail[0] if detail else (first[0] if first else type(exc).__name__)))
@@ -635,66 +663,16 @@ class Runner:
         result.add, result.change, result.remove = plan.changes.add, plan.changes.change, plan.changes.remove
         result.actions = [f"{action} {address}" for action, address in plan.changes.actions if action != "read"]
 
-    def _record_applied(self, work: Work, result: WorkspaceResult, *, resources: int) -> None:
+    def record_applied(self, work: Work, result: WorkspaceResult, *, resources: int) -> None:
         self.project.records.put(Record(workspace=work.workspace, status="applied", fingerprint=work.fingerprint,
                                         module_version=work.version, resources=resources, log=result.log))
 
     # -- the tfc target: one remote run per workspace instead of local terraform --------------------------
     def _run_remote(self, work: Work) -> WorkspaceResult:
-        """`_run_workspace` on the tfc target: the same outcomes and records, from a remote run
-        (`tfc_target.run_layer`: ensure the workspace, upload the root, run, apply when acceptable).
-        No init and no init lock; the run URL is the workspace's log. A plan that destroys resources
-        is never applied (run_layer's unattended rule): the run is discarded and the workspace fails."""
-        from tenantform import tfc_target  # only this target talks to HCP Terraform
+        """On the tfc target each workspace is one remote run (tenantform/fleet_remote.py)."""
+        from tenantform.fleet_remote import run_remote  # only the tfc target talks to HCP Terraform
 
-        target = self.project.target
-        assert isinstance(target, tfc_target.TfcTarget)
-        started = time.monotonic()
-        result = WorkspaceResult(work.workspace, work.tenant.id, work.layer, work.version, Outcome.FAILED,
-                                 reason=work.reason)
-        step = "render"
-        try:
-            write_root_text(self.project.workspace_dir(work.workspace), work.text)
-            if work.layer == APPS and not target.tfc.enable_kubernetes_runs:
-                result.outcome = Outcome.SYNTHESISED
-                result.message = "root written; not run: tfc.enable_kubernetes_runs is false"
-                return result
-            plan_only = self.mode is Mode.PLAN or target.tfc.plan_only
-            step = "run"
-            result.planned = True
-            outcome = tfc_target.run_layer(self.project, work.tenant, work.layer, work.version,
-                                           plan_only=plan_only, say=self._remote_note)
-            result.log = outcome.url
-            result.add, result.change, result.remove = outcome.additions, outcome.changes, outcome.destructions
-            if not outcome.has_changes:
-                result.outcome = Outcome.NO_CHANGES
-                self._record_applied(work, result, resources=work.previous.resources if work.previous else 0)
-            elif not outcome.applied:  # fleet.plan, or tfc.plan_only: a speculative plan
-                result.outcome = Outcome.CHANGES
-            else:
-                result.outcome = Outcome.APPLIED
-                ws = target.tfc_client().read_workspace(work.workspace)
-                self._record_applied(work, result, resources=(ws.resource_count or 0) if ws else 0)
-        except Exception as exc:  # noqa: BLE001 - one workspace's failure must not stop the fleet
-            result.outcome = Outcome.FAILED
-            run = getattr(exc, "outcome", None)  # RemoteRunFailed: the run's error and URL
-            result.log = run.url if run is not None else result.log
-            text = " ".join(str(exc).split())
-            result.message = f"{step}: {text}" if isinstance(exc, TenantformError) else \
-                f"{step}: {type(exc).__name__}: {text}"
-            if self.mode is Mode.APPLY and step != "render":
-                self.project.records.put(Record(workspace=work.workspace, status="failed",
-                                                module_version=work.version, log=result.log,
-                                                message=result.message[:500]))
-        finally:
-            result.seconds = time.monotonic() - started
-        return result
-
-    def _remote_note(self, message: str) -> None:
-        """Of run_layer's progress, show the run URL and workspace changes; the status lines are noise
-        with many runs at once (the workspace's line and the summary carry the outcome)."""
-        if message.partition(": ")[2].startswith(("run http", "created workspace", "updated workspace")):
-            self.listener.note(message)
+        return run_remote(self, work)
 
 
 # -- a fleet run ------------------------------------------------------------------------------------------------
@@ -717,15 +695,11 @@ def retry_selection(project: Project, selection: Selection) -> tuple[frozenset[t
 def run_fleet(project: Project, mode: Mode, selection: Selection, *, parallel: int | None = None,
               force: bool = False, retry_failed: bool = False, listener: Listener | None = None,
               version_overrides: dict[str, str] | None = None, halt_on_failure: bool = False,
-              save: bool = True) -> RunReport:
+              save: bool = True, guard: ReplaceGuard | None = None, override_policy: bool = False) -> RunReport:
     """Detect what changed in the selection, run it in parallel, record and return the results."""
     listener = listener or Listener()
     started = time.monotonic()
     parallel = parallel or default_parallel(project)
-    if project.settings.target is TargetKind.TFC and mode is Mode.DRIFT:
-        raise TenantformError("fleet.drift is not available on the tfc target: it needs refresh-only remote runs, "
-                              "which tenantform does not start yet; use the workspaces' health assessments (drift "
-                              "detection) in HCP Terraform, or the local or aws target")
     with run_lock(project):
         force_workspaces: frozenset[str] = frozenset()
         retry_of = ""
@@ -742,7 +716,8 @@ def run_fleet(project: Project, mode: Mode, selection: Selection, *, parallel: i
                 return report
             selection = Selection(tenants=tuple(sorted({tenant for ws, tenant in failed if ws in force_workspaces})),
                                   tier=selection.tier, layers=selection.layers)
-        tenants = select_tenants(project, selection)
+        broken: list[BrokenTenant] = []
+        tenants = select_tenants(project, selection, broken=broken)
         versions = Versions(project, version_overrides)
         no_cluster = not project.cluster_configured
         plannable = tuple(layer for layer in selection.layers if not (layer == APPS and no_cluster))
@@ -760,6 +735,11 @@ def run_fleet(project: Project, mode: Mode, selection: Selection, *, parallel: i
             else:
                 results[work.workspace] = WorkspaceResult(work.workspace, work.tenant.id, work.layer, work.version,
                                                           Outcome.UP_TO_DATE)
+        for bad in broken:  # a malformed tenant file fails that tenant only
+            for layer in selection.layers:
+                results[workspace_name(bad.tenant_id, layer)] = WorkspaceResult(
+                    workspace_name(bad.tenant_id, layer), bad.tenant_id, layer, "", Outcome.FAILED,
+                    reason="tenant file", message=f"tenant file: {bad.message}", error_class=bad.error_class)
         if APPS in selection.layers and no_cluster:
             # Without a cluster the apps layer cannot be planned: its roots are written (synthesised)
             # for every selected tenant with layer=apps, else for the tenants whose infra layer runs.
@@ -779,7 +759,8 @@ def run_fleet(project: Project, mode: Mode, selection: Selection, *, parallel: i
             to_run = _prepare(project, to_run, versions, results, listener)
         interrupted = False
         if to_run:
-            runner = Runner(project, mode, parallel=parallel, listener=listener, halt_on_failure=halt_on_failure)
+            runner = Runner(project, mode, parallel=parallel, listener=listener, halt_on_failure=halt_on_failure,
+                            guard=guard, override_policy=override_policy)
             for result in runner.run(to_run):
                 results[result.workspace] = result
             interrupted = runner.interrupted
@@ -867,7 +848,8 @@ class FleetStatus:
 def fleet_status(project: Project, selection: Selection | None = None) -> FleetStatus:
     """Which tenant runs which module version, whether it is up to date, and the rollout's progress."""
     selection = selection or Selection(layers=(INFRA,))
-    tenants = select_tenants(project, selection)
+    broken: list[BrokenTenant] = []
+    tenants = select_tenants(project, selection, broken=broken)
     versions = Versions(project)
     rollout = load_rollout(project)
     in_rollout: dict[str, str] = {}
@@ -885,6 +867,9 @@ def fleet_status(project: Project, selection: Selection | None = None) -> FleetS
         rows.append(TenantStatus(tenant=work.tenant.id, tier=work.tenant.tier.value, version=work.version,
                                  infra=record.status if record else "never run", at=record.at if record else "",
                                  pending=work.reason, rollout=in_rollout.get(work.tenant.id, "")))
+    rows += [TenantStatus(tenant=bad.tenant_id, tier="?", version="", infra="invalid tenant file", at="",
+                          pending=bad.message) for bad in broken]
+    rows.sort(key=lambda row: row.tenant)
     return FleetStatus(current_version=versions.current, tenants=rows,
                        rollout=rollout.to_dict() if rollout else None, last_run=load_last_run(project))
 

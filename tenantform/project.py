@@ -16,7 +16,7 @@ from tenantform.module_version import module_dir, module_version
 from tenantform.names import APPS, INFRA, PLATFORM_K8S_STATE_KEY, PLATFORM_K8S_WORKSPACE, PLATFORM_STATE_KEY, PLATFORM_WORKSPACE
 from tenantform.names import workspace_name
 from tenantform.platform_config import PlatformConfig, load_platform_config
-from tenantform.records import Records
+from tenantform.remote_records import project_records
 from tenantform.roots import render_apps_root, render_infra_root, workspace_dir
 from tenantform.source_graph import PLATFORM_ENTRIES, source_files
 from tenantform.synthesis import AppConfig, Selection, module_stack_id, run_synth
@@ -39,7 +39,7 @@ class Project:
         self.platform = platform or load_platform_config(settings.platform_config_path)
         self.target: Target = make_target(settings, self.platform)
         self.registry = TenantRegistry(settings.tenants_dir)
-        self.records = Records(settings.work_dir)
+        self.records = project_records(self)
         self._module_interfaces: dict[tuple[str, str], tuple[frozenset[str], frozenset[str]]] = {}
 
     # -- versions and synthesis -------------------------------------------------------------------

@@ -1,9 +1,13 @@
-"""What tenantform last did to each workspace, kept beside the project in `.tenantform/records/`.
+"""What tenantform last did to each workspace.
 
 A record holds the fingerprint of the root that was last applied successfully (root JSON +
 module version), the module version, the outcome and when. Fleet change detection compares a
-freshly rendered root with it; `invoke tenants` shows it. Records are a cache of facts: losing
-them costs a plan, never state.
+freshly rendered root with it; `invoke tenants` shows it.
+
+Where: applied records live in the state backend, beside the workspace's state
+(tenantform/remote_records.py), so every machine and every CI runner sees the same fleet;
+`.tenantform/records/` is a cache of them plus what only this machine knows (a failed or
+planned run). Losing the cache costs nothing; losing the remote records costs a plan, never state.
 """
 
 from __future__ import annotations
@@ -12,6 +16,11 @@ import json
 from dataclasses import asdict, dataclass
 from datetime import datetime, timezone
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable
+
+if TYPE_CHECKING:
+    from tenantform.platform_inputs import PlatformOutputs
+    from tenantform.remote_records import S3RecordStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -25,24 +34,68 @@ class Record:
     at: str = ""
     log: str = ""
     message: str = ""
+    platform: str = ""
+    """Digest of the platform outputs the applied root read (tenantform/platform_inputs.py); "" unknown."""
 
 
 class Records:
-    def __init__(self, work_dir: Path) -> None:
+    def __init__(self, work_dir: Path, *, remote: S3RecordStore | None = None,
+                 platform: PlatformOutputs | None = None,
+                 root_text: Callable[[str], str | None] | None = None) -> None:
         self.dir = work_dir / "records"
+        self.remote = remote
+        self.platform = platform
+        """The platform's outputs now (platform-aware detection); None without that information."""
+        self._root_text = root_text
+        """workspace -> the root just applied (to stamp an applied record with the platform digest)."""
+
+    def platform_digest(self, root_text: str) -> str:
+        return self.platform.digest_of(root_text) if self.platform is not None else ""
 
     def _path(self, workspace: str) -> Path:
         return self.dir / f"{workspace}.json"
 
-    def get(self, workspace: str) -> Record | None:
+    def local(self, workspace: str) -> Record | None:
+        """The cached record on this machine only."""
         try:
             return Record(**json.loads(self._path(workspace).read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             return None
 
+    def get(self, workspace: str) -> Record | None:
+        """The record to trust: the state backend's applied record, unless this machine knows of a
+        later run (failed, planned); a cached "applied" without a remote record is not trusted (the
+        state went away: `invoke local.down`, another operator's offboarding)."""
+        local = self.local(workspace)
+        if self.remote is None or not self.remote.holds(workspace):
+            return local
+        entry = self.remote.get(workspace)
+        if entry is None:
+            return None if local is None or local.status == "applied" else local
+        if local is not None and local.status != "applied" and local.at >= entry.modified:
+            return local
+        if (local is not None and local.status == "applied"
+                and (local.fingerprint, local.module_version, local.platform)
+                == (entry.fingerprint, entry.module_version, entry.platform)):
+            return local
+        return Record(workspace=workspace, status="applied", fingerprint=entry.fingerprint,
+                      module_version=entry.module_version, at=entry.modified, platform=entry.platform,
+                      message=f"from the state backend ({entry.key})")
+
     def put(self, record: Record) -> Record:
         if not record.at:
             record = Record(**{**asdict(record), "at": datetime.now(timezone.utc).isoformat(timespec="seconds")})
+        if record.status == "applied" and not record.platform and self._root_text is not None:
+            text = self._root_text(record.workspace)
+            if text:
+                record = Record(**{**asdict(record), "platform": self.platform_digest(text)})
+        if self.remote is not None and record.status == "applied" and record.fingerprint:
+            try:
+                self.remote.put(record)
+            except Exception as exc:  # noqa: BLE001 - the apply succeeded; the next run plans it again
+                record = Record(**{**asdict(record), "status": "applied-unrecorded",
+                                   "message": f"record not written to the state backend: "
+                                              f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
         self.dir.mkdir(parents=True, exist_ok=True)
         tmp = self._path(record.workspace).with_suffix(".tmp")
         tmp.write_text(json.dumps(asdict(record), indent=2), encoding="utf-8")
@@ -51,3 +104,5 @@ class Records:
 
     def remove(self, workspace: str) -> None:
         self._path(workspace).unlink(missing_ok=True)
+        if self.remote is not None:
+            self.remote.remove(workspace)

@@ -23,24 +23,19 @@ import io
 import json
 import os
 import re
-import ssl
 import tarfile
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any, Literal
 
-import httpx
 from pytfe import TFEClient, TFEConfig
 from pytfe.errors import AuthError, NotFound, TFEError
 from pytfe.models import (
-    ConfigurationVersion,
     ConfigurationVersionCreateOptions,
     ProjectListOptions,
-    RunApplyOptions,
-    RunCreateOptions,
-    RunDiscardOptions,
     TagBinding,
     VariableSetApplyToWorkspacesOptions,
     VariableSetListOptions,
@@ -55,6 +50,7 @@ from pytfe.models import (
 from pytfe.models.project import Project
 
 from tenantform.errors import InvalidInput, TenantformError
+from tenantform.tfc_http import SharedBackoff, first_line, get_json, install_retry_policy
 
 DEFAULT_HOSTNAME = "app.terraform.io"
 ExecutionMode = Literal["remote", "agent"]
@@ -63,7 +59,20 @@ EXECUTION_MODES: tuple[str, ...] = ("remote", "agent")
 _HOSTNAME_PATTERN = re.compile(r"^[a-z0-9]([-a-z0-9.]*[a-z0-9])?(:[0-9]{1,5})?$")
 _NAME_PATTERN = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_-]*$")
 _VERSION_PATTERN = re.compile(r"^\d+\.\d+\.\d+(-[0-9A-Za-z.]+)?$")
-_TAG_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}$")
+_TAG_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,127}")
+_TAG_VALUE = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.:-]{0,254}")
+MAX_TAGS = 10
+"""Key/value tags per workspace (HCP Terraform's documented limit)."""
+
+
+def check_tags(workspace: str, tags: Mapping[str, str]) -> None:
+    """Keys 1-128, values 1-255 of letters, digits, '-', '_', '.', ':'; at most MAX_TAGS."""
+    for key, value in tags.items():
+        if not _TAG_KEY.fullmatch(key) or not _TAG_VALUE.fullmatch(value):
+            raise TfcError(f"tag {key}={value!r} of {workspace}: keys are 1-128 and values 1-255 "
+                           "of letters, digits, '-', '_', '.', ':' (starting with a letter or digit)")
+    if len(tags) > MAX_TAGS:
+        raise TfcError(f"{workspace}: {len(tags)} tags; HCP Terraform allows {MAX_TAGS} per workspace")
 
 
 class TfcError(TenantformError):
@@ -446,14 +455,12 @@ class PlanSummary:
     changes: int
     destructions: int
     is_destroy: bool
+    replaced: tuple[str, ...] = ()
+    """`replace <address>` / `delete <address>` of the plan, when the API serves its JSON output."""
 
 
 SUCCESS_STATUSES = frozenset({"applied", "planned_and_finished", "planned_and_saved"})
-FINAL_STATUSES = SUCCESS_STATUSES | {"errored", "discarded", "canceled", "force_canceled",
-                                     "policy_soft_failed"}
-CONFIRMABLE_STATUSES = frozenset({"planned", "cost_estimated", "policy_checked",
-                                  "post_plan_completed", "pre_apply_completed"})
-NEEDS_DECISION_STATUSES = frozenset({"policy_override", "post_plan_awaiting_decision"})
+"""Final statuses of a run that succeeded (the full list of statuses: tenantform/tfc_runs.py)."""
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -472,6 +479,10 @@ class RunOutcome:
     error: str | None = None
     timed_out: bool = False
     config_sha256: str | None = None
+    replaced: tuple[str, ...] = ()
+    """`replace <address>` / `delete <address>` planned (a run not applied)."""
+    drifted: tuple[str, ...] = ()
+    """Refresh-only runs: addresses changed outside terraform."""
 
     @property
     def ok(self) -> bool:
@@ -567,6 +578,18 @@ def _status(value: Any) -> str:
     return getattr(value, "value", value) or "unknown"
 
 
+@contextmanager
+def api_errors(workspace: str) -> Iterator[None]:
+    """Any error of the SDK, the HTTP layer or a response the SDK cannot parse becomes a TfcError
+    `<workspace>: <class>: <first line>`; tenantform's own errors pass unchanged."""
+    try:
+        yield
+    except TenantformError:
+        raise
+    except Exception as exc:  # noqa: BLE001 - pydantic, httpx, pytfe, KeyError on odd documents
+        raise TfcError(f"{workspace}: {first_line(exc)}") from exc
+
+
 class TfcClient:
     """An authenticated connection to one organization/project; create once per command."""
 
@@ -578,6 +601,9 @@ class TfcClient:
         self.tfe = TFEClient(TFEConfig(address=settings.api_address, token=self._token,
                                        ca_bundle=settings.ca_bundle,
                                        user_agent_suffix="tenantform"))
+        self.backoff = SharedBackoff(sleep=sleep)
+        """The 429 pause shared by every thread using this client (tenantform/tfc_http.py)."""
+        install_retry_policy(self.tfe, self.backoff)
         self._project_id: str | None = None
         self._varsets: dict[str, Any] | None = None
 
@@ -613,16 +639,18 @@ class TfcClient:
         return self._varsets
 
     def read_workspace(self, name: str) -> Workspace | None:
-        try:
-            return self.tfe.workspaces.read(name, organization=self.settings.organization)
-        except NotFound:
-            return None
+        with api_errors(name):
+            try:
+                return self.tfe.workspaces.read(name, organization=self.settings.organization)
+            except NotFound:
+                return None
 
     def resource_addresses(self, workspace: Workspace) -> list[str]:
         """Addresses of the resources the workspace's current state manages (for confirmations)."""
-        return sorted(r.address for r in self.tfe.workspace_resources.list(workspace.id)
-                      if r.address and not r.address.startswith("data.")
-                      and ".data." not in r.address)
+        with api_errors(workspace.name or workspace.id):
+            return sorted(r.address for r in self.tfe.workspace_resources.list(workspace.id)
+                          if r.address and not r.address.startswith("data.")
+                          and ".data." not in r.address)
 
     def list_workspaces(self, *, tags: Mapping[str, str] | None = None) -> list[WorkspaceRef]:
         """Every workspace of the project, optionally only those carrying all `tags`."""
@@ -643,11 +671,12 @@ class TfcClient:
         alone); attaches the configured variable sets unless already applied (directly, via
         the project, or globally); lets the workspace read `spec.remote_state_from`.
         """
+        check_tags(spec.name, spec.tags)
+        with api_errors(spec.name):
+            return self._ensure_workspace(spec)
+
+    def _ensure_workspace(self, spec: WorkspaceSpec) -> WorkspaceRef:
         s = self.settings
-        for key, value in spec.tags.items():
-            if not _TAG_PATTERN.fullmatch(key) or not _TAG_PATTERN.fullmatch(value):
-                raise TfcError(f"tag {key}={value!r} of {spec.name}: keys and values are 1-255 "
-                               "of letters, digits, '-', '_', '.', ':'")
         project_id = self.project_id()
         overwrites = WorkspaceSettingOverwrites(execution_mode=True, agent_pool=True)
         common: dict[str, Any] = {
@@ -682,6 +711,10 @@ class TfcClient:
             if changed:
                 ws = self.tfe.workspaces.update_by_id(ws.id, WorkspaceUpdateOptions(**common))
             current = {b.key: b.value for b in self.tfe.workspaces.list_tag_bindings(ws.id)}
+            if len(set(current) | set(spec.tags)) > MAX_TAGS:
+                raise TfcError(f"{spec.name} would carry {len(set(current) | set(spec.tags))} "
+                               f"key/value tags; HCP Terraform allows {MAX_TAGS} per workspace: "
+                               f"remove some of {', '.join(sorted(set(current) - set(spec.tags)))}")
             stale = [b for b in bindings if current.get(b.key) != b.value]
             if stale:
                 self.tfe.workspaces.add_tag_bindings(
@@ -747,52 +780,75 @@ class TfcClient:
     def run(self, workspace: str, *, root_dir: Path, base_dir: Path | None = None,
             message: str, plan_only: bool | None = None, destroy: bool = False,
             on_progress: Callable[[RunProgress], None] | None = None,
-            approve: Callable[[PlanSummary], bool] | None = None) -> RunOutcome:
+            approve: Callable[[PlanSummary], bool] | None = None,
+            refresh_only: bool = False, override_policy: bool = False) -> RunOutcome:
         """Upload `root_dir` (+ its local modules) and run it remotely; see README.md, "The `tfc` target".
 
-        `plan_only` (default: settings.plan_only) makes a speculative plan. Otherwise a plan
-        with changes is applied when `approve(summary)` returns True (default: always);
-        a rejected plan is discarded. Never raises for a failed run: check `outcome.ok` or
-        call `outcome.raise_for_status()`.
+        `plan_only` (default: settings.plan_only) makes a speculative plan; `refresh_only` a
+        refresh-only run that is never applied (a drift check: its plan lists what changed
+        outside terraform). Otherwise a plan with changes is applied when `approve(summary)`
+        returns True (default: always); a rejected plan is discarded. `override_policy`
+        overrides a soft-failed policy check. Never raises for a failed run: check
+        `outcome.ok` or call `outcome.raise_for_status()`. Any API or HTTP error is a TfcError
+        naming the workspace (never a traceback).
         """
-        archive = build_config_archive(root_dir, base_dir=base_dir, forbidden=[self._token])
-        ws = self.read_workspace(workspace)
-        if ws is None:
-            raise TfcError(f"workspace {workspace} does not exist; ensure_workspace first")
-        if (ws.working_directory or "") != archive.working_directory:
-            ws = self.tfe.workspaces.update_by_id(
-                ws.id, WorkspaceUpdateOptions(working_directory=archive.working_directory))
-        plan_only = self.settings.plan_only if plan_only is None else plan_only
-        cv_id = self._upload(ws, archive, speculative=plan_only, on_progress=on_progress)
-        return self._run(ws, cv_id=cv_id, message=message, plan_only=plan_only,
-                         destroy=destroy, on_progress=on_progress, approve=approve,
-                         config_sha256=archive.sha256)
+        with api_errors(workspace):
+            archive = build_config_archive(root_dir, base_dir=base_dir, forbidden=[self._token])
+            ws = self.read_workspace(workspace)
+            if ws is None:
+                raise TfcError(f"workspace {workspace} does not exist; ensure_workspace first")
+            if (ws.working_directory or "") != archive.working_directory:
+                ws = self.tfe.workspaces.update_by_id(
+                    ws.id, WorkspaceUpdateOptions(working_directory=archive.working_directory))
+            plan_only = self.settings.plan_only if plan_only is None else plan_only
+            speculative = plan_only and not refresh_only
+            cv_id = self._upload(ws, archive, speculative=speculative, on_progress=on_progress)
+            return self._run(ws, cv_id=cv_id, message=message,
+                             plan_only=plan_only and not refresh_only, destroy=destroy,
+                             on_progress=on_progress, approve=approve,
+                             config_sha256=archive.sha256, refresh_only=refresh_only,
+                             override_policy=override_policy)
 
     def destroy(self, workspace: str, *, message: str, root_dir: Path | None = None,
                 base_dir: Path | None = None,
                 on_progress: Callable[[RunProgress], None] | None = None) -> RunOutcome | None:
         """A destroy run (offboarding); None when the workspace manages no resources.
 
-        Without `root_dir` it reuses the newest non-speculative configuration version the
-        workspace has (a fleet plan's speculative version cannot be applied), so the local root
-        may already be gone.
+        Without `root_dir` it reuses the configuration version of the workspace's newest applied
+        run (newest by `created-at`, whatever order the API lists runs in; a fleet plan's
+        speculative version could not be applied), so the local root may already be gone.
         """
-        ws = self.read_workspace(workspace)
-        if ws is None:
-            raise TfcError(f"workspace {workspace} does not exist")
-        if not ws.resource_count:
-            return None
-        if root_dir is not None:
-            return self.run(workspace, root_dir=root_dir, base_dir=base_dir, message=message,
-                            plan_only=False, destroy=True, on_progress=on_progress)
-        cv_id = next((cv.id for cv in self.tfe.configuration_versions.list(ws.id)
-                      if _status(cv.status) == "uploaded" and not cv.speculative), None)
-        if cv_id is None:
-            raise TfcError(f"{workspace} manages {ws.resource_count} resources but has no "
-                           "uploaded configuration to destroy them with; pass root_dir "
-                           f"({self.settings.workspace_url(workspace)})")
-        return self._run(ws, cv_id=cv_id, message=message, plan_only=False, destroy=True,
-                         on_progress=on_progress, approve=None, config_sha256=None)
+        with api_errors(workspace):
+            ws = self.read_workspace(workspace)
+            if ws is None:
+                raise TfcError(f"workspace {workspace} does not exist")
+            if not ws.resource_count:
+                return None
+            if root_dir is not None:
+                return self.run(workspace, root_dir=root_dir, base_dir=base_dir, message=message,
+                                plan_only=False, destroy=True, on_progress=on_progress)
+            cv_id = self._last_applied_configuration(ws.id)
+            if cv_id is None:
+                raise TfcError(f"{workspace} manages {ws.resource_count} resources but has no "
+                               "applied configuration to destroy them with; pass root_dir "
+                               f"({self.settings.workspace_url(workspace)})")
+            return self._run(ws, cv_id=cv_id, message=message, plan_only=False,
+                             destroy=True, on_progress=on_progress, approve=None,
+                             config_sha256=None)
+
+    def _last_applied_configuration(self, workspace_id: str) -> str | None:
+        docs = get_json(self.tfe, f"/api/v2/workspaces/{workspace_id}/runs",
+                        params={"page[size]": 100}).get("data") or []
+        applied = [d for d in docs if (d.get("attributes") or {}).get("status") == "applied"
+                   and not (d.get("attributes") or {}).get("is-destroy")]
+        applied.sort(key=lambda d: str((d.get("attributes") or {}).get("created-at") or ""),
+                     reverse=True)
+        for doc in applied:
+            cv = (((doc.get("relationships") or {}).get("configuration-version") or {})
+                  .get("data") or {}).get("id")
+            if cv:
+                return str(cv)
+        return None
 
     def _upload(self, ws: Workspace, archive: ConfigArchive, *, speculative: bool,
                 on_progress: Callable[[RunProgress], None] | None) -> str:
@@ -806,8 +862,9 @@ class TfcClient:
         self.tfe.configuration_versions.upload_tar_gzip(cv.upload_url, io.BytesIO(archive.data))
         url = s.workspace_url(ws.name or "")
         while True:
-            cv = self.tfe.configuration_versions.read(cv.id)
-            status = _status(cv.status)
+            attrs = (get_json(self.tfe, f"/api/v2/configuration-versions/{cv.id}").get("data")
+                     or {}).get("attributes") or {}
+            status = str(attrs.get("status") or "unknown")
             if on_progress:
                 on_progress(RunProgress(workspace=ws.name or "", phase="upload", status=status,
                                         url=url, run_id=None,
@@ -816,122 +873,17 @@ class TfcClient:
                 return cv.id
             if status == "errored":
                 raise TfcError(f"{ws.name}: configuration upload {cv.id} errored: "
-                               f"{cv.error_message or cv.error or 'no message'}")
+                               f"{attrs.get('error-message') or attrs.get('error') or 'no message'}")
             if time.monotonic() - started > s.run_timeout:
                 raise TfcError(f"{ws.name}: configuration version {cv.id} still {status} "
                                f"after {s.run_timeout:.0f}s")
             self._sleep(s.poll_interval)
 
-    def _run(self, ws: Workspace, *, cv_id: str | None, message: str, plan_only: bool,
-             destroy: bool, on_progress: Callable[[RunProgress], None] | None,
-             approve: Callable[[PlanSummary], bool] | None,
-             config_sha256: str | None) -> RunOutcome:
-        s = self.settings
-        name = ws.name or ""
-        opts: dict[str, Any] = {"workspace": Workspace.model_construct(id=ws.id),
-                                "message": message, "is_destroy": destroy,
-                                "plan_only": plan_only, "auto_apply": False}
-        if cv_id is not None:
-            opts["configuration_version"] = ConfigurationVersion(id=cv_id)
-        try:
-            run = self.tfe.runs.create(RunCreateOptions(**opts))
-        except TFEError as exc:
-            raise TfcError(f"{name}: cannot create run: {exc} ({s.workspace_url(name)})") from exc
-        url = s.run_url(name, run.id)
-        started = time.monotonic()
-        last = None
-        applied_requested = False
-        error: str | None = None
-        while True:
-            run = self.tfe.runs.read(run.id)
-            status = _status(run.status)
-            if status != last and on_progress:
-                on_progress(RunProgress(workspace=name, phase="run", status=status, url=url,
-                                        run_id=run.id, elapsed=time.monotonic() - started))
-            last = status
-            if status in FINAL_STATUSES:
-                break
-            if status in NEEDS_DECISION_STATUSES:
-                error = (f"the run waits for a decision ({status}): override or discard it "
-                         f"in the UI")
-                break
-            confirmable = bool(run.actions and run.actions.is_confirmable)
-            if (status in CONFIRMABLE_STATUSES and confirmable and not applied_requested
-                    and not plan_only):
-                summary = self._plan_summary(run, destroy)
-                if approve is None or approve(summary):
-                    self.tfe.runs.apply(run.id, RunApplyOptions(comment=f"tenantform: {message}"))
-                else:
-                    self.tfe.runs.discard(run.id, RunDiscardOptions(
-                        comment="tenantform: plan rejected"))
-                    error = (f"plan rejected (+{summary.additions} ~{summary.changes} "
-                             f"-{summary.destructions}); run discarded")
-                applied_requested = True
-            if time.monotonic() - started > s.run_timeout:
-                return self._outcome(run, name, url, plan_only, destroy, config_sha256,
-                                     error=f"still {status} after {s.run_timeout:.0f}s; the run "
-                                           "continues remotely", timed_out=True)
-            self._sleep(s.poll_interval)
-        if status in ("errored", "policy_soft_failed") and error is None:
-            error = self._run_error(run, status)
-        elif status in ("discarded", "canceled", "force_canceled") and error is None:
-            error = f"the run was {status.replace('_', ' ')} (by a person or a policy)"
-        return self._outcome(run, name, url, plan_only, destroy, config_sha256, error=error)
+    def _run(self, ws: Workspace, **kwargs: Any) -> RunOutcome:
+        """Create the run and follow it to its end (tenantform/tfc_runs.py, `follow`)."""
+        from tenantform.tfc_runs import follow
 
-    def _plan_summary(self, run: Any, destroy: bool) -> PlanSummary:
-        plan = self.tfe.plans.read(run.plan.id) if run.plan else None
-        return PlanSummary(additions=(plan.resource_additions or 0) if plan else 0,
-                           changes=(plan.resource_changes or 0) if plan else 0,
-                           destructions=(plan.resource_destructions or 0) if plan else 0,
-                           is_destroy=destroy)
-
-    def _outcome(self, run: Any, name: str, url: str, plan_only: bool, destroy: bool,
-                 config_sha256: str | None, *, error: str | None,
-                 timed_out: bool = False) -> RunOutcome:
-        plan = self.tfe.plans.read(run.plan.id) if run.plan else None
-        apply = None
-        status = _status(run.status)
-        if status == "applied" and run.apply:
-            apply = self.tfe.applies.read(run.apply.id)
-        counts = apply if apply is not None else plan
-        has_changes = bool(run.has_changes or (plan is not None and plan.has_changes))
-        return RunOutcome(
-            workspace=name, run_id=run.id, status=status, url=url, plan_only=plan_only,
-            is_destroy=destroy, has_changes=has_changes,
-            additions=(counts.resource_additions or 0) if counts else 0,
-            changes=(counts.resource_changes or 0) if counts else 0,
-            destructions=(counts.resource_destructions or 0) if counts else 0,
-            applied=status == "applied", error=error, timed_out=timed_out,
-            config_sha256=config_sha256)
-
-    def _run_error(self, run: Any, status: str) -> str:
-        """The error of an errored run: from the apply log, else the plan log, else the status."""
-        phases = []
-        if run.apply:
-            phases.append(("apply", self.tfe.applies.read(run.apply.id)))
-        if run.plan:
-            phases.append(("plan", self.tfe.plans.read(run.plan.id)))
-        for phase, obj in phases:
-            if _status(obj.status) != "errored" and status != "policy_soft_failed":
-                continue
-            if obj.log_read_url:
-                text = error_from_log(self._read_log(obj.log_read_url))
-                if text:
-                    return text
-            return f"{phase} {_status(obj.status)} (no Error: lines in its log)"
-        return f"run {status}"
-
-    def _read_log(self, url: str) -> str:
-        # Log URLs are pre-signed archivist URLs: fetched without the API token.
-        try:
-            verify: ssl.SSLContext | bool = True
-            if self.settings.ca_bundle:
-                verify = ssl.create_default_context(cafile=self.settings.ca_bundle)
-            resp = httpx.get(url, timeout=30, follow_redirects=True, verify=verify)
-            resp.raise_for_status()
-        except httpx.HTTPError as exc:
-            return f"Error: could not read the run log ({exc})"
-        return resp.text
+        return follow(self, ws, **kwargs)
 
 
 def _workspace_drift(ws: Workspace, s: TfcSettings, spec: WorkspaceSpec,

@@ -33,6 +33,7 @@ from collections.abc import Callable
 from typing import Any
 
 from tenantform.errors import TenantformError
+from tenantform.ledger import ReplaceGuard, resource_type
 from tenantform.names import (
     APPS,
     INFRA,
@@ -151,6 +152,23 @@ def _no_destruction(review: str) -> _Approval:
     return _Approval(accept)
 
 
+def guarded(guard: ReplaceGuard) -> _Approval:
+    """Fleet applies: never a stateful replacement the run did not allow (tenantform/ledger.py), and,
+    as every unattended command, no other destruction either unless its address or type is allowed."""
+    def accept(plan: PlanSummary) -> str | None:
+        refusal = guard.refusal(plan.replaced)
+        if refusal:
+            return refusal
+        covered = {a.split(" ", 1)[1] for a in plan.replaced
+                   if a.split(" ", 1)[1] in guard.allowed or resource_type(a.split(" ", 1)[1]) in guard.allowed}
+        if plan.destructions and not plan.is_destroy and len(covered) < plan.destructions:
+            return (f"refused: the plan destroys {plan.destructions} resources (+{plan.additions} ~{plan.changes} "
+                    f"-{plan.destructions}) and fleet.apply never applies that unattended; run discarded. "
+                    "Allow it for one run with --allow-replace=<type or address>")
+        return None
+    return _Approval(accept)
+
+
 def _same_as(confirmed: Changes) -> _Approval:
     """Apply only the plan the person confirmed (same counts)."""
     def accept(plan: PlanSummary) -> str | None:
@@ -193,7 +211,8 @@ def _failed(outcome: RunOutcome, approve: Approve | None) -> RemoteRunFailed:
 
 
 def _run_workspace(project: Project, spec: WorkspaceSpec, *, message: str, plan_only: bool,
-                   approve: Approve | None, say: Say) -> RunOutcome:
+                   approve: Approve | None, say: Say, refresh_only: bool = False,
+                   override_policy: bool = False) -> RunOutcome:
     """Ensure the workspace (skipped for a plan of an existing one: a plan changes nothing), upload
     the root and its modules, run; raise with the run's error when it did not succeed."""
     client = _target(project).tfc_client()
@@ -205,7 +224,8 @@ def _run_workspace(project: Project, spec: WorkspaceSpec, *, message: str, plan_
             say(f"{spec.name}: updated workspace ({', '.join(ref.changed)})")
     outcome = client.run(spec.name, root_dir=project.workspace_dir(spec.name),
                          base_dir=project.settings.out_dir, message=message, plan_only=plan_only,
-                         on_progress=_progress(say), approve=approve)
+                         on_progress=_progress(say), approve=approve, refresh_only=refresh_only,
+                         override_policy=override_policy)
     if not outcome.ok:
         raise _failed(outcome, approve)
     return outcome
@@ -342,7 +362,8 @@ def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False,
 
 # -- tenant layers ---------------------------------------------------------------------------------
 def run_layer(project: Project, tenant: Tenant, layer: str, version: str, *, plan_only: bool = False,
-              approve: Approve | None = None, say: Say = _quiet) -> RunOutcome:
+              approve: Approve | None = None, say: Say = _quiet, refresh_only: bool = False,
+              override_policy: bool = False) -> RunOutcome:
     """Run one tenant layer's root as already written in its workspace directory: ensure the
     workspace (tags tenant, tier, layer, module version; read access to the states it reads),
     upload the root and its module, run, apply when `approve` accepts the plan.
@@ -363,8 +384,10 @@ def run_layer(project: Project, tenant: Tenant, layer: str, version: str, *, pla
     if approve is None and not plan_only:
         approve = _no_destruction(f"Review it with `invoke update tenant={tenant.id} target=tfc`, "
                                   "which shows the plan and asks before applying.")
+    kind = "drift check (refresh-only), " if refresh_only else ""
     return _run_workspace(project, spec, plan_only=plan_only, approve=approve, say=say,
-                          message=f"tenantform: tenant {tenant.id} ({tenant.tier.value}), {layer} layer, "
+                          refresh_only=refresh_only, override_policy=override_policy,
+                          message=f"tenantform: {kind}tenant {tenant.id} ({tenant.tier.value}), {layer} layer, "
                                   f"module {version}")
 
 

@@ -393,8 +393,13 @@ class TenantRow:
 
 
 def list_tenants(project: Project) -> list[TenantRow]:
+    from tenantform.tenant_files import load_each  # a malformed file is one row, not the end of the list
+
     rows = []
-    for tenant in project.registry.all():
+    tenants, broken = load_each(project.registry)
+    for bad in broken:
+        rows.append(TenantRow(bad.tenant_id, "?", {layer: f"invalid tenant file: {bad.message}" for layer in LAYERS}, ""))
+    for tenant in tenants:
         names = tenant_names(tenant.id, platform_name=project.platform.name)
         states, version = {}, ""
         for layer in LAYERS:
@@ -403,7 +408,7 @@ def list_tenants(project: Project) -> list[TenantRow]:
             if record and layer == INFRA:
                 version = record.module_version
         rows.append(TenantRow(tenant.id, tenant.tier.value, states, version))
-    return rows
+    return sorted(rows, key=lambda row: row.tenant_id)
 
 
 def synth_all(project: Project, *, say: Say = _quiet) -> dict[str, Any]:

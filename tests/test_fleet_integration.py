@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import stat
 from dataclasses import dataclass
@@ -100,7 +101,7 @@ def test_one_failing_tenant_does_not_stop_the_others(fleet: Fleet) -> None:
                                  AttributeDefinitions=[{"AttributeName": "id", "AttributeType": "S"}],
                                  KeySchema=[{"AttributeName": "id", "KeyType": "HASH"}])
     fleet.reset_calls()
-    proc = fleet.cli.run("fleet.apply", SELECT, "parallel=2", check=False)
+    proc = fleet.cli.run("fleet.apply", SELECT, "parallel=2", "--yes", check=False)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert fleet.outcomes() == {"tenant-fleet-a-infra": "applied", "tenant-fleet-b-infra": "applied",
                                 "tenant-fleet-c-infra": "failed"}
@@ -117,7 +118,7 @@ def test_one_failing_tenant_does_not_stop_the_others(fleet: Fleet) -> None:
 def test_retry_failed_reruns_only_the_failed_tenant(fleet: Fleet) -> None:
     dynamodb(fleet).delete_table(TableName=f"Order-{FAILING}")
     fleet.reset_calls()
-    proc = fleet.cli.run("fleet.apply", "--retry-failed")
+    proc = fleet.cli.run("fleet.apply", "--retry-failed", "--yes")
     assert {call.split()[0] for call in fleet.calls()} == {"tenant-fleet-c-infra"}, fleet.calls()
     assert fleet.outcomes() == {"tenant-fleet-c-infra": "applied"}
     assert "failed 0" in proc.stdout
@@ -136,11 +137,68 @@ def test_unchanged_fleet_starts_no_terraform(fleet: Fleet) -> None:
     assert {path: path.stat().st_mtime_ns for path in logs} == before
 
 
+def test_a_fresh_clone_plans_nothing_the_state_bucket_records_as_applied(fleet: Fleet) -> None:
+    """Everything under .tenantform/ but the emulator's files (and the provider cache) deleted, as on a
+    fresh clone or CI runner: the records in the state bucket answer, and no terraform starts."""
+    work = fleet.cli.project_dir / ".tenantform"
+    cached = {t: json.loads((work / "records" / f"tenant-{t}-infra.json").read_text()) for t in TENANTS}
+    for child in work.iterdir():
+        if child.name not in ("local", "plugin-cache"):
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+    store = fleet.project.records.remote
+    entries = store.load()
+    assert store.listings == 1  # one ListObjectsV2 page answers for the whole fleet, no GET per tenant
+    for tenant_id, record in cached.items():
+        (entry,) = entries[f"tenant-{tenant_id}-infra"]
+        assert (entry.fingerprint, entry.module_version) == (record["fingerprint"], record["module_version"])
+        assert entry.key == (f"tenants/{tenant_id}/infra.record.{record['module_version']}.{record['fingerprint']}."
+                             f"{record['platform']}.json")  # the platform outputs it read, stamped at apply
+    fleet.reset_calls()
+    proc = fleet.cli.run("fleet.plan", SELECT)
+    assert "no terraform process was started" in proc.stdout
+    assert set(fleet.outcomes().values()) == {"up to date"}
+    assert fleet.calls() == []
+
+
+def test_two_operators_applying_different_tenants_both_end_recorded(fleet: Fleet) -> None:
+    import threading
+
+    procs: dict[str, object] = {}
+
+    def update(tenant_id: str) -> None:
+        procs[tenant_id] = fleet.cli.run("update", f"tenant={tenant_id}", f"name={tenant_id} Concurrent", "--yes",
+                                         check=False)
+
+    threads = [threading.Thread(target=update, args=(t,)) for t in ("fleet-a", "fleet-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    for tenant_id, proc in procs.items():
+        assert proc.returncode == 0, proc.stdout + proc.stderr
+    s3 = fleet.project.target.client("s3")
+    bucket = fleet.project.settings.state_bucket
+    for tenant_id in ("fleet-a", "fleet-b"):
+        local = json.loads((fleet.cli.project_dir / ".tenantform" / "records" / f"tenant-{tenant_id}-infra.json")
+                           .read_text())
+        keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=f"tenants/{tenant_id}/infra.record.")
+                .get("Contents", [])]
+        assert keys == [f"tenants/{tenant_id}/infra.record.{local['module_version']}.{local['fingerprint']}."
+                        f"{local['platform']}.json"]
+        body = json.loads(s3.get_object(Bucket=bucket, Key=keys[0])["Body"].read())
+        assert (body["status"], body["fingerprint"]) == ("applied", local["fingerprint"])
+    fleet.reset_calls()
+    assert "no terraform process was started" in fleet.cli.run("fleet.plan", SELECT).stdout
+    assert fleet.calls() == []
+
+
 def test_after_one_input_changes_only_that_tenant_is_planned(fleet: Fleet) -> None:
     toml = fleet.cli.project_dir / "tenants" / "fleet-b.toml"
-    toml.write_text(toml.read_text().replace('"fleet-b Inc"', '"Fleet B Renamed Ltd"'))
+    text, count = re.subn(r'^company_name = .*$', 'company_name = "Fleet B Renamed Ltd"', toml.read_text(), flags=re.M)
+    assert count == 1
+    toml.write_text(text)
     fleet.reset_calls()
-    fleet.cli.run("fleet.apply", SELECT)
+    fleet.cli.run("fleet.apply", SELECT, "--yes")
     assert {call.split()[0] for call in fleet.calls()} == {"tenant-fleet-b-infra"}, fleet.calls()
     assert fleet.outcomes() == {"tenant-fleet-a-infra": "up to date", "tenant-fleet-b-infra": "applied",
                                 "tenant-fleet-c-infra": "up to date"}
@@ -159,7 +217,12 @@ def test_drift_is_reported_for_exactly_the_drifted_tenant(fleet: Fleet) -> None:
     drifted = next(r for r in fleet.last_run()["results"] if r["outcome"] == "drifted")
     assert drifted["drifted"] == ["module.tenant.aws_dynamodb_table.order_table"]
     assert "Drift in 1 tenant(s): fleet-a." in proc.stdout
-    fleet.cli.run("fleet.apply", "tenants=fleet-a", "--force")  # what the drift report suggests
+    fleet.reset_calls()
+    asked = fleet.cli.run("fleet.apply", "tenants=fleet-a", "--force", check=False)  # what the drift report suggests
+    assert asked.returncode == 1 and "not confirmed: nothing applied" in asked.stderr  # no terminal, no --yes
+    assert "tenant-fleet-a-infra: changes (+0 ~" in asked.stdout  # the plan it showed before asking
+    assert [c for c in fleet.calls() if c.endswith(" apply")] == []
+    fleet.cli.run("fleet.apply", "tenants=fleet-a", "--force", "--yes")
     assert fleet.outcomes() == {"tenant-fleet-a-infra": "applied"}
     backups = client.describe_continuous_backups(TableName="Order-fleet-a")["ContinuousBackupsDescription"]
     assert backups["PointInTimeRecoveryDescription"]["PointInTimeRecoveryStatus"] == "DISABLED"
@@ -179,7 +242,7 @@ def test_two_wave_rollout_moves_the_canary_then_the_rest(fleet: Fleet) -> None:
     assert versions == {"fleet-a": new_version, "fleet-b": old_version, "fleet-c": old_version}
 
     fleet.reset_calls()
-    fleet.cli.run("fleet.apply", SELECT)  # between waves nobody else moves, and nothing is planned
+    fleet.cli.run("fleet.apply", SELECT, "--yes")  # between waves nobody else moves, and nothing is planned
     assert fleet.calls() == []
     # `invoke update` changes one tenant and keeps its version. (A tier change cannot be applied on
     # moto 5.2.5: the `tier` tag moves, and moto answers Cognito TagResource with HTTP 500.)

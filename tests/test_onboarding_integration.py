@@ -79,7 +79,8 @@ def test_onboard_is_idempotent_and_offboard_removes_everything(local_project) ->
 
     # state lives in its own key, and no lock is left behind
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix="tenants/acme/").get("Contents", [])]
-    assert keys == ["tenants/acme/infra.tfstate"]
+    assert [k for k in keys if ".record." not in k] == ["tenants/acme/infra.tfstate"]
+    assert len([k for k in keys if k.startswith("tenants/acme/infra.record.")]) == 1  # the change record
     state = json.loads(s3.get_object(Bucket=bucket, Key="tenants/acme/infra.tfstate")["Body"].read())
     assert len(state["resources"]) >= 8
 

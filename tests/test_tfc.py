@@ -448,14 +448,16 @@ def test_rejected_plan_is_discarded(standin, client, tree):
 
 
 @pytest.mark.parametrize(("policy", "status", "ok"), [("passed", "applied", True),
-                                                      ("soft_failed", "policy_override", False)])
+                                                      ("soft_failed", "policy_soft_failed", False)])
 def test_policy_checks(standin, client, tree, policy, status, ok):
     ensure(client)
     standin.script_next_run(WS, policy=policy)
     out = client.run(WS, root_dir=tree / "workspaces" / WS, base_dir=tree, message="m")
     assert (out.status, out.ok) == (status, ok)
-    if not ok:
-        assert "waits for a decision" in out.error
+    if not ok:  # not overridden without the flag: discarded so it does not block the queue
+        assert "--override-policy" in out.error and "discarded" in out.error
+        assert standin.requests_to("POST", r"/actions/apply$") == []
+        assert len(standin.requests_to("POST", r"/actions/discard$")) == 1
 
 
 def test_working_directory_follows_the_archive(standin, client, tree):

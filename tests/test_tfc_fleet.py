@@ -82,7 +82,9 @@ def test_fleet_plan_plans_only_the_changed_tenant(remote: Fleet) -> None:
     applied = remote.record("tenant-globex-infra")
     remote.rename("globex", "Globex International")
     before = len(remote.runs())
-    proc = remote.run("fleet.plan")
+    report_file = remote.cli.project_dir / "ci" / "plan.json"
+    proc = remote.run("fleet.plan", f"report-file={report_file}", check=False)
+    assert proc.returncode == 2  # terraform's -detailed-exitcode: changes
     assert new_runs(remote, before) == [("tenant-globex-infra", True, "planned_and_finished")]
     run = remote.runs()[-1]
     assert not remote.standin.requests_to("POST", rf"/runs/{run['id']}/actions/apply$")
@@ -92,11 +94,24 @@ def test_fleet_plan_plans_only_the_changed_tenant(remote: Fleet) -> None:
     assert remote.record("tenant-globex-infra") == applied  # a plan records nothing
     (result,) = [r for r in remote.last_run()["results"] if r["workspace"] == "tenant-globex-infra"]
     assert (result["outcome"], result["reason"], result["log"]) == ("changes", "root or inputs changed", url)
+    report = json.loads(report_file.read_text())
+    assert (report["schema"], report["schema_version"], report["exit_code"]) == ("tenantform.fleet-report", 1, 2)
+    (entry,) = [w for w in report["workspaces"] if w["workspace"] == "tenant-globex-infra"]
+    assert (entry["outcome"], entry["counts"], entry["log"]) == (
+        "changes", {"add": 0, "change": 1, "destroy": 0, "replace": 0}, url)
+
+
+def test_fleet_apply_shows_the_plans_and_asks_without_yes(remote: Fleet) -> None:
+    before = len(remote.runs())
+    proc = remote.run("fleet.apply", check=False)  # no terminal to ask on, no --yes
+    assert proc.returncode == 1 and "not confirmed: nothing applied" in proc.stderr
+    assert "tenant-globex-infra: changes (+0 ~1 -0)" in proc.stdout and "Apply the plans of 1 workspace(s)" in proc.stdout
+    assert new_runs(remote, before) == [("tenant-globex-infra", True, "planned_and_finished")]  # a speculative plan
 
 
 def test_fleet_apply_applies_it_and_the_next_plan_is_up_to_date(remote: Fleet) -> None:
     before = len(remote.runs())
-    proc = remote.run("fleet.apply")
+    proc = remote.run("fleet.apply", "--yes")
     assert new_runs(remote, before) == [("tenant-globex-infra", False, "applied")]
     url = run_url("tenant-globex-infra", remote.runs()[-1]["id"])
     assert "tenant-globex-infra: applied (+0 ~1 -0)" in proc.stdout and url in proc.stdout
@@ -114,7 +129,7 @@ def test_an_errored_run_fails_only_its_tenant(remote: Fleet) -> None:
     message = "creating DynamoDB Table (Order-initech): AccessDeniedException: not authorized"
     remote.standin.script_next_run("tenant-initech-infra", changes=(0, 1, 0), apply_error=message)
     before = len(remote.runs())
-    proc = remote.run("fleet.apply", "parallel=2", check=False)
+    proc = remote.run("fleet.apply", "parallel=2", "--yes", check=False)
     assert proc.returncode == 1
     assert sorted(new_runs(remote, before)) == [("tenant-acme-infra", False, "applied"),
                                                 ("tenant-initech-infra", False, "errored")]
@@ -133,7 +148,7 @@ def test_an_errored_run_fails_only_its_tenant(remote: Fleet) -> None:
     assert remote.record("tenant-acme-infra")["status"] == "applied"
 
     before = len(remote.runs())
-    retry = remote.run("fleet.apply", "--retry-failed")
+    retry = remote.run("fleet.apply", "--retry-failed", "--yes")
     assert new_runs(remote, before) == [("tenant-initech-infra", False, "applied")]
     assert "failed 0" in retry.stdout and remote.record("tenant-initech-infra")["status"] == "applied"
 
@@ -144,21 +159,82 @@ def test_a_plan_error_fails_fleet_plan_for_that_workspace_only(remote: Fleet) ->
     remote.standin.script_next_run("tenant-acme-infra", plan_error="Unsupported argument")
     before = len(remote.runs())
     proc = remote.run("fleet.plan", check=False)
-    assert proc.returncode == 1
+    assert proc.returncode == 1  # errors win over changes
     assert sorted(new_runs(remote, before)) == [("tenant-acme-infra", True, "errored"),
                                                 ("tenant-globex-infra", True, "planned_and_finished")]
     assert "Unsupported argument" in proc.stdout and "tenant-globex-infra: changes" in proc.stdout
     assert remote.record("tenant-acme-infra")["status"] == "applied"  # plans record nothing, failed or not
-    remote.run("fleet.apply")  # leave everything up to date
+    remote.run("fleet.apply", "--yes")  # leave everything up to date
 
 
-def test_fleet_drift_is_refused_on_tfc_with_the_reason(remote: Fleet) -> None:
+def test_fleet_drift_runs_refresh_only_runs_and_never_applies(remote: Fleet) -> None:
+    address = "module.tenant.aws_dynamodb_table.orders"
+    remote.standin.script_next_run("tenant-initech-infra", drift=(address,))
     before = len(remote.runs())
-    proc = remote.run("fleet.drift", check=False)
+    applies = len(remote.standin.requests_to("POST", r"/actions/apply$"))
+    report_file = remote.cli.project_dir / "ci" / "drift.json"
+    proc = remote.run("fleet.drift", "layer=infra", f"report-file={report_file}", check=False)
+    assert proc.returncode == 2, proc.stdout + proc.stderr
+    runs = remote.runs()[before:]
+    assert len(runs) == 3 and all(r["refresh-only"] and not r["plan-only"] for r in runs)
+    assert len(remote.standin.requests_to("POST", r"/actions/apply$")) == applies
+    assert f"tenant-initech-infra: drifted (drifted: {address})" in proc.stdout
+    assert "fleet.apply tenants=initech --force" in proc.stdout
+    report = json.loads(report_file.read_text())
+    outcomes = {w["workspace"]: (w["outcome"], w["drifted"]) for w in report["workspaces"]}
+    assert outcomes == {"tenant-acme-infra": ("in sync", []), "tenant-globex-infra": ("in sync", []),
+                        "tenant-initech-infra": ("drifted", [address])}
+
+
+def test_fleet_apply_refuses_a_stateful_replacement_unless_allowed(remote: Fleet) -> None:
+    remote.rename("acme", "Acme Replaced")
+    pool = "module.tenant.aws_cognito_user_pool.pool"
+    remote.standin.script_next_run("tenant-acme-infra", changes=(1, 0, 1), replace=(pool,))
+    summary = remote.cli.project_dir / "ci" / "summary.md"
+    before = len(remote.runs())
+    proc = remote.run("fleet.apply", f"summary-file={summary}", "--yes", check=False)
     assert proc.returncode == 1
-    assert "fleet.drift is not available on the tfc target" in proc.stderr
-    assert "health assessments" in proc.stderr
-    assert new_runs(remote, before) == []
+    assert new_runs(remote, before) == [("tenant-acme-infra", False, "discarded")]
+    assert "refused" in proc.stdout and "--allow-replace=aws_cognito_user_pool" in proc.stdout
+    assert remote.record("tenant-acme-infra")["status"] != "applied"
+    text = summary.read_text()
+    assert "stateful" in text and f"`replace {pool}`" in text and "| `tenant-acme-infra` | refused |" in text
+
+    remote.standin.script_next_run("tenant-acme-infra", changes=(1, 0, 1), replace=(pool,))
+    allowed = remote.run("fleet.apply", "--allow-replace=aws_cognito_user_pool", "--yes")
+    assert "tenant-acme-infra: applied (+1 ~0 -1)" in allowed.stdout
+    assert remote.record("tenant-acme-infra")["status"] == "applied"
+
+
+def test_fleet_rollout_moves_tenants_in_waves_through_remote_runs(remote: Fleet) -> None:
+    status = json.loads(remote.run("fleet.status", "--json").stdout)
+    (old,) = {row["version"] for row in status["tenants"]}
+    release = remote.cli.project_dir / "modules" / "__init__.py"
+    release.write_text(release.read_text().replace('__version__ = "', '__version__ = "9.', 1))
+    before = len(remote.runs())
+    remote.run("fleet.rollout", "canary=1", "wave=2")  # synthesises the new version, runs the canary
+    canary = new_runs(remote, before)
+    assert canary == [("tenant-acme-infra", False, "applied"), ("tenant-acme-apps", False, "applied")]
+    rows = {r["tenant"]: r["version"] for r in json.loads(remote.run("fleet.status", "--json").stdout)["tenants"]}
+    new = rows["acme"]
+    assert new.startswith("9.") and rows == {"acme": new, "globex": old, "initech": old}
+    uploaded = remote.standin.uploads[remote.runs()[before]["cv"]]
+    assert [n for n in _members(uploaded) if n.startswith("modules/")] == [f"modules/{new}/infra/cdk.tf.json"]
+    before = len(remote.runs())
+    proc = remote.run("fleet.rollout")
+    assert "complete" in proc.stdout
+    assert {w for w, _, _ in new_runs(remote, before)} == {
+        f"tenant-{t}-{layer}" for t in ("globex", "initech") for layer in ("infra", "apps")}
+    rows = {r["tenant"]: r["version"] for r in json.loads(remote.run("fleet.status", "--json").stdout)["tenants"]}
+    assert set(rows.values()) == {new}
+    assert remote.standin.workspace_by_name(ORG, "tenant-globex-infra")["tags"]["module-version"] == new
+
+
+def _members(data: bytes) -> list[str]:
+    import io
+    import tarfile
+    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+        return tar.getnames()
 
 
 def test_no_token_in_any_file_under_the_project(remote: Fleet) -> None:

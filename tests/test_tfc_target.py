@@ -359,6 +359,40 @@ def test_offboard_destroys_then_deletes_the_workspaces(remote: Remote, tmp_path:
     assert not (remote.cli.project_dir / "tenants" / "globex.toml").exists()
 
 
+def test_onboard_through_statuses_the_sdk_cannot_parse_ends_applied(remote: Remote) -> None:
+    """Runs pass through plan_queueable, an unknown status, post_apply_running/completed; the API
+    answers a run creation with 502 after creating it, and rate-limits a read: one run per layer,
+    applied, no traceback."""
+    standin = remote.standin
+    standin.hcp_statuses = True
+    standin.script_next_run("tenant-initech-infra", unknown_status="queuing_for_a_new_reason")
+    standin.fail_next("POST", r"^/api/v2/runs$", 502, after_processing=True)
+    standin.fail_next("GET", r"^/api/v2/runs/run-", 429, retry_after=0.05)
+    try:
+        proc = remote.run("onboard", "tenant=initech", check=False)
+    finally:
+        standin.hcp_statuses = False
+    assert proc.returncode == 0, proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr
+    for layer in LAYERS:
+        workspace = f"tenant-initech-{layer}"
+        (run,) = remote.runs_of(workspace)  # the 502 left exactly one run
+        assert standin.applies[run["apply"]]["status"] == "finished"  # done at post_apply_completed
+        assert {"plan-queueable-at", "post-apply-running-at", "post-apply-completed-at"} <= set(run["timestamps"])
+        assert remote.record(workspace)["status"] == "applied"
+    assert "queuing-for-a-new-reason-at" in remote.runs_of("tenant-initech-infra")[0]["timestamps"]
+
+
+def test_an_api_error_fails_the_tenant_with_one_line_and_a_failed_record(remote: Remote) -> None:
+    remote.standin.fail_next("POST", r"/configuration-versions$", 500)
+    proc = remote.run("onboard", "tenant=initech", check=False)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stdout + proc.stderr
+    assert "tenant-initech-infra: ServerError: " in proc.stderr
+    assert remote.record("tenant-initech-infra")["status"] == "failed"
+    assert remote.record("tenant-initech-infra")["message"].startswith("tenant-initech-infra: ServerError")
+
+
 def test_doctor_prints_each_check_and_fails_without_a_token(remote: Remote) -> None:
     good = remote.run("tfc.doctor")
     for name in ("token", "account", "organization", "project", "permissions", "variable-sets"):
