@@ -235,7 +235,7 @@ def records_part(args: argparse.Namespace, work: Path) -> dict[str, float]:
     project.target.prepare()  # a moto server for this copy, with the state bucket
     try:
         s3 = project.target.client("s3")
-        bucket = project.settings.state_bucket
+        bucket = project.target.state_bucket
         keys = []
         print(f"part 3: setting up {n} records in the state bucket (not timed)", flush=True)
         for work_ in fleet.detect(project, project.registry.all(), ("infra",), versions=Versions(project)):

@@ -7,9 +7,10 @@
 from __future__ import annotations
 
 from invoke import Collection, Context, task
+from invoke.exceptions import Exit
 from rich.table import Table
 
-from tasks._cli import confirmer, console, plural, project, run, say
+from tasks._cli import confirmer, console, err, plural, project, run, say
 from tasks._program import install, usage_error
 from tenantform import workflows
 from tenantform.targets import Settings
@@ -102,12 +103,19 @@ def tenants(c: Context, target=None):  # noqa: ANN001
     """List tenants with their tier, module version and the last known state of each layer."""
     proj = project(c, target=target)
     rows = run(lambda: workflows.list_tenants(proj))
-    table = Table(title=plural(len(rows), "tenant"), title_justify="left")
+    broken = [row for row in rows if row.problem]
+    title = plural(len(rows) - len(broken), "tenant") + (f", {plural(len(broken), 'invalid tenant file')}"
+                                                          if broken else "")
+    table = Table(title=title, title_justify="left")
     for column in ("tenant", "tier", "module", "infra", "apps"):
         table.add_column(column)
     for row in rows:
         table.add_row(row.tenant_id, row.tier, row.module_version or "-", row.states["infra"], row.states["apps"])
     console.print(table)
+    for row in broken:  # listed above, every problem of each file here; bad input exits 2
+        err.print(f"error: {row.problem}", markup=False)
+    if broken:
+        raise Exit(code=2)
 
 
 @task(help={"target": TENANT_HELP["target"]})

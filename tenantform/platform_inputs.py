@@ -77,7 +77,7 @@ class PlatformOutputs:
             return None
         try:
             s3 = self.target.client("s3")
-            body = s3.get_object(Bucket=self.target.settings.state_bucket, Key=PLATFORM_STATE_KEY)["Body"].read()
+            body = s3.get_object(Bucket=self.target.state_bucket, Key=PLATFORM_STATE_KEY)["Body"].read()
             state = json.loads(body)
         except Exception:  # noqa: BLE001 - not deployed or unreachable: no platform information
             return None

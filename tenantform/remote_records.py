@@ -73,11 +73,15 @@ class S3RecordStore:
 
     def __init__(self, target: Target) -> None:
         self.target = target
-        self.bucket = target.settings.state_bucket
         self._entries: dict[str, list[RemoteEntry]] | None = None
         self._lock = threading.Lock()
         self.listings = 0
         """ListObjectsV2 pages read (for tests and the benchmark)."""
+
+    @property
+    def bucket(self) -> str:
+        """The target's state bucket (on aws its default name needs the account: resolved when used)."""
+        return self.target.state_bucket
 
     def _client(self) -> Any:
         return self.target.client("s3")

@@ -37,5 +37,5 @@ def load_each(registry: TenantRegistry, ids: list[str] | tuple[str, ...] | None 
             tenants.append(parse_tenant(path.read_text(encoding="utf-8"), source=str(path), expected_id=path.stem))
         except (TenantformError, OSError, UnicodeDecodeError) as exc:
             first = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
-            broken.append(BrokenTenant(path.stem, first[:500], type(exc).__name__))
+            broken.append(BrokenTenant(path.stem, first, type(exc).__name__))
     return tenants, broken

@@ -587,7 +587,8 @@ def api_errors(workspace: str) -> Iterator[None]:
     except TenantformError:
         raise
     except Exception as exc:  # noqa: BLE001 - pydantic, httpx, pytfe, KeyError on odd documents
-        raise TfcError(f"{workspace}: {first_line(exc)}") from exc
+        raise TfcError(f"{workspace}: {first_line(exc)} (`invoke tfc.doctor` checks the host, token and "
+                       "permissions)") from exc
 
 
 class TfcClient:

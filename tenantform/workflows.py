@@ -390,6 +390,8 @@ class TenantRow:
     tier: str
     states: dict[str, str]
     module_version: str
+    problem: str = ""
+    """A malformed tenant file: every problem it has, one line (the row's states say "invalid")."""
 
 
 def list_tenants(project: Project) -> list[TenantRow]:
@@ -398,7 +400,8 @@ def list_tenants(project: Project) -> list[TenantRow]:
     rows = []
     tenants, broken = load_each(project.registry)
     for bad in broken:
-        rows.append(TenantRow(bad.tenant_id, "?", {layer: f"invalid tenant file: {bad.message}" for layer in LAYERS}, ""))
+        rows.append(TenantRow(bad.tenant_id, "?", {layer: "invalid tenant file" for layer in LAYERS}, "",
+                              problem=bad.message))
     for tenant in tenants:
         names = tenant_names(tenant.id, platform_name=project.platform.name)
         states, version = {}, ""

@@ -292,7 +292,7 @@ def test_tfc_target_with_an_unreachable_host_is_one_line(fresh_project: Cli) -> 
     proc = fresh_project.run("onboard", "tenant=acme", "target=tfc", check=False, timeout=120,
                              env_overrides={"TF_CLOUD_ORGANIZATION": "acme-org", "TF_CLOUD_PROJECT": "tenantform",
                                             "TF_CLOUD_HOSTNAME": "127.0.0.1:9", "TFE_TOKEN": "x" * 20})
-    assert_one_line(proc, 1, "error: the HCP Terraform API failed", "Connection refused", "details in", "tfc.doctor")
+    assert_one_line(proc, 1, "error: platform: ServerError:", "Connection refused", "tfc.doctor")
     assert [p.name for p in (fresh_project.project_dir / "tenants").iterdir()] == []
 
 

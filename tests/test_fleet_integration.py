@@ -177,7 +177,7 @@ def test_two_operators_applying_different_tenants_both_end_recorded(fleet: Fleet
     for tenant_id, proc in procs.items():
         assert proc.returncode == 0, proc.stdout + proc.stderr
     s3 = fleet.project.target.client("s3")
-    bucket = fleet.project.settings.state_bucket
+    bucket = fleet.project.target.state_bucket
     for tenant_id in ("fleet-a", "fleet-b"):
         local = json.loads((fleet.cli.project_dir / ".tenantform" / "records" / f"tenant-{tenant_id}-infra.json")
                            .read_text())

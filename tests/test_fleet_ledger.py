@@ -126,7 +126,8 @@ def test_a_malformed_tenant_file_fails_that_tenant_and_the_rest_runs(project: Pr
     assert fake_terraform["tenant-acme-infra"].calls == ["init", "plan"] and "tenant-broken-infra" not in fake_terraform
     assert ledger.exit_code(report) == 1
     entry = next(w for w in ledger.report_document(report)["workspaces"] if w["tenant"] == "broken")
-    assert entry["error_class"] == "InvalidInput" and entry["error"].startswith("tenant file: ")
+    # two problems in the file (e-mail and tier): reported together, as InvalidInputs
+    assert entry["error_class"] == "InvalidInputs" and entry["error"].startswith("tenant file: ")
     status = fleet.fleet_status(project)
     assert [(row.tenant, row.infra) for row in status.tenants] == [("acme", "never run"),
                                                                    ("broken", "invalid tenant file")]

@@ -46,7 +46,7 @@ def fresh(project: Project) -> Project:
 
 def keys(project: Project, prefix: str = "tenants/") -> list[str]:
     s3 = project.target.client("s3")
-    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=project.settings.state_bucket, Prefix=prefix)
+    return sorted(o["Key"] for o in s3.list_objects_v2(Bucket=project.target.state_bucket, Prefix=prefix)
                   .get("Contents", []))
 
 
@@ -126,7 +126,7 @@ def put_platform_state(project: Project, outputs: dict) -> None:
     """The platform state as terraform writes it (format version 4), with these output values."""
     state = {"version": 4, "terraform_version": "1.11.4", "serial": 7, "lineage": "test-lineage",
              "outputs": {k: {"value": v, "type": "string"} for k, v in outputs.items()}, "resources": []}
-    project.target.client("s3").put_object(Bucket=project.settings.state_bucket, Key="platform/aws.tfstate",
+    project.target.client("s3").put_object(Bucket=project.target.state_bucket, Key="platform/aws.tfstate",
                                            Body=json.dumps(state).encode())
 
 

@@ -214,7 +214,11 @@ def test_fleet_rollout_moves_tenants_in_waves_through_remote_runs(remote: Fleet)
     before = len(remote.runs())
     remote.run("fleet.rollout", "canary=1", "wave=2")  # synthesises the new version, runs the canary
     canary = new_runs(remote, before)
-    assert canary == [("tenant-acme-infra", False, "applied"), ("tenant-acme-apps", False, "applied")]
+    # the first wave is previewed with plan-only runs (tenantform/rollout_preview.py: nothing is
+    # replaced or deleted here, so the rollout goes on), then applied
+    assert canary == [("tenant-acme-infra", True, "planned_and_finished"),
+                      ("tenant-acme-apps", True, "planned_and_finished"),
+                      ("tenant-acme-infra", False, "applied"), ("tenant-acme-apps", False, "applied")]
     rows = {r["tenant"]: r["version"] for r in json.loads(remote.run("fleet.status", "--json").stdout)["tenants"]}
     new = rows["acme"]
     assert new.startswith("9.") and rows == {"acme": new, "globex": old, "initech": old}
