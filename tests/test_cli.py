@@ -1,6 +1,6 @@
 """The command-line contract: the real `invoke` program, as a subprocess, the way people type it.
 
-- every `invoke ...` line of README.md and docs/*.md (code blocks and task tables) parses for this collection;
+- every `invoke ...` line of README.md, docs/*.md and tenants/README.md (code blocks and task tables) parses for this collection;
 - error paths for every task: exit 2 for usage (unknown task/argument, missing or invalid value),
   one line, no traceback, nothing written;
 - an unexpected exception (injected through a sitecustomize on PYTHONPATH, test-only) is one line,
@@ -26,15 +26,15 @@ README = REPO / "README.md"
 
 
 def documentation() -> list[Path]:
-    """The README and every page of docs/: each documented command is checked, wherever it lives."""
-    pages = [README, *sorted((REPO / "docs").glob("*.md"))]
-    assert len(pages) >= 8, f"docs/ pages missing: {pages}"  # README + 7 topic pages today; none may vanish silently
+    """The README, every page of docs/ and tenants/README.md: each documented command is checked."""
+    pages = [README, *sorted((REPO / "docs").glob("*.md")), REPO / "tenants" / "README.md"]
+    assert len(pages) >= 10, f"docs/ pages missing: {pages}"  # README + 8 docs pages today; none may vanish silently
     return pages
 
 
 # -- README lines parse ---------------------------------------------------------------------------------
 def readme_commands() -> list[str]:
-    """Every `invoke ...` command of the code blocks and task tables of the README and docs/*.md."""
+    """Every `invoke ...` command of the code blocks and task tables of the documentation()."""
     found: list[str] = []
     for page in documentation():
         found.extend(page_commands(page.read_text(encoding="utf-8")))
