@@ -1,4 +1,4 @@
-"""`invoke check`: the security and isolation gates (tenantform/checks.py, README.md, "Security and isolation gates")."""
+"""`invoke check`: the security and isolation gates (tenantform/checks.py, docs/security.md)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""tfc.*: the HCP Terraform / Terraform Enterprise target (README.md, "The `tfc` target")."""
+"""tfc.*: the HCP Terraform / Terraform Enterprise target (docs/tfc.md)."""
 
 from __future__ import annotations
 

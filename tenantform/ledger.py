@@ -1,4 +1,4 @@
-"""The run ledger: what a fleet run did, per workspace, for CI (README.md, "Fleet operations", "Run ledger").
+"""The run ledger: what a fleet run did, per workspace, for CI (docs/fleet.md, "Run ledger").
 
 `fleet.plan`, `fleet.apply` and `fleet.drift` write (with `--report-file PATH`) a JSON document
 of schema `tenantform.fleet-report` version 1 and (with `--summary-file PATH`, or to

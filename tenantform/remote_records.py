@@ -1,4 +1,4 @@
-"""Change records kept in the state backend, beside each workspace's state (README.md, "Change records").
+"""Change records kept in the state backend, beside each workspace's state (docs/fleet.md, "Change records").
 
 On the S3 targets (local, aws) a successful apply leaves one small object next to the
 workspace's state key `tenants/<id>/<layer>.tfstate`:

@@ -12,7 +12,7 @@ archive that contains it is refused. Cloud credentials come from the user's own 
 (or dynamic credentials configured on those sets / the project); nothing is copied from the
 local environment.
 
-Nothing here imports CDKTF (see DESIGN.md, "Synthesis cost").
+Nothing here imports CDKTF (docs/architecture.md; README.md, "How it works", on synthesis cost).
 """
 
 from __future__ import annotations
@@ -98,7 +98,7 @@ class RemoteRunFailed(TfcError):
 
 @dataclass(frozen=True, kw_only=True)
 class TfcSettings:
-    """The `[tfc]` settings of one environment (see README.md, "The `tfc` target", "Configuration")."""
+    """The `[tfc]` settings of one environment (see docs/tfc.md, "Configuration")."""
 
     organization: str
     """HCP Terraform organization name."""
@@ -783,7 +783,7 @@ class TfcClient:
             on_progress: Callable[[RunProgress], None] | None = None,
             approve: Callable[[PlanSummary], bool] | None = None,
             refresh_only: bool = False, override_policy: bool = False) -> RunOutcome:
-        """Upload `root_dir` (+ its local modules) and run it remotely; see README.md, "The `tfc` target".
+        """Upload `root_dir` (+ its local modules) and run it remotely; see docs/tfc.md.
 
         `plan_only` (default: settings.plan_only) makes a speculative plan; `refresh_only` a
         refresh-only run that is never applied (a drift check: its plan lists what changed

@@ -1,4 +1,4 @@
-"""One remote run, from creation to its final status, read as raw JSON (README.md, "The `tfc` target", "Runs").
+"""One remote run, from creation to its final status, read as raw JSON (docs/tfc.md, "Runs").
 
 pytfe 1.5.0 parses a run's status into an enum that lacks real statuses (`force_canceled`,
 `post_apply_running`, `post_apply_completed`, `plan_queueable`, and any added later): reading

@@ -12,7 +12,7 @@ directories it calls, run remotely, apply when the plan is acceptable, print the
 the outcome in `.tenantform/records/` as local runs do. A failed run fails the command with the
 run's error and URL.
 
-Decisions (README.md, "The `tfc` target", "Runs"):
+Decisions (docs/tfc.md, "Runs"):
 - The platform is never deployed as a side effect of onboarding: as on the aws target,
   `invoke platform.deploy target=tfc` comes first (shared infrastructure gets its own command).
 - The Kubernetes workspaces (`tenant-<id>-apps`, `platform-k8s`) run remotely by default

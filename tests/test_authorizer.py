@@ -5,7 +5,7 @@ The platform is the session's `local_project` (tests/conftest.py); users and tok
 Cognito (AdminCreateUser, AdminInitiateAuth: real RS256 tokens). Claims moto will not sign (expired,
 not yet valid, a forged custom:tenant-id) are signed with a key of this test, whose JWKS a tiny
 HTTP server on 127.0.0.1 serves as the tenant pool's keys. The handler runs in this process with
-the environment Lambda would give it; moto runs no Lambda code (DESIGN.md, measured facts).
+the environment Lambda would give it; moto runs no Lambda code (docs/security.md, "Request path and tenant identity").
 """
 
 from __future__ import annotations
@@ -358,7 +358,7 @@ def test_two_authorization_headers_are_denied(world: World, monkeypatch: pytest.
 
 
 def test_a_user_rewriting_its_tenant_attribute_changes_nothing(world: World, monkeypatch: pytest.MonkeyPatch) -> None:
-    """moto accepts UpdateUserAttributes on an immutable attribute (DESIGN.md): the schema cannot be
+    """moto accepts UpdateUserAttributes on an immutable attribute (docs/security.md, "Request path and tenant identity"): the schema cannot be
     proven here, but the decision never depends on the attribute."""
     acme = world.tenants[ACME]
     try:

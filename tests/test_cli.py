@@ -1,6 +1,6 @@
 """The command-line contract: the real `invoke` program, as a subprocess, the way people type it.
 
-- every `invoke ...` line of README.md (code blocks and the task table) parses for this collection;
+- every `invoke ...` line of README.md, docs/*.md and tenants/README.md (code blocks and task tables) parses for this collection;
 - error paths for every task: exit 2 for usage (unknown task/argument, missing or invalid value),
   one line, no traceback, nothing written;
 - an unexpected exception (injected through a sitecustomize on PYTHONPATH, test-only) is one line,
@@ -25,10 +25,33 @@ from tests.conftest import REPO, Cli
 README = REPO / "README.md"
 
 
+def documentation() -> list[Path]:
+    """The README, every page of docs/ and tenants/README.md: each documented command is checked."""
+    pages = [README, *sorted((REPO / "docs").glob("*.md")), REPO / "tenants" / "README.md"]
+    assert len(pages) >= 10, f"docs/ pages missing: {pages}"  # README + 8 docs pages today; none may vanish silently
+    return pages
+
+
 # -- README lines parse ---------------------------------------------------------------------------------
 def readme_commands() -> list[str]:
-    """Every `invoke ...` command of the README's code blocks and of its task table."""
-    text = README.read_text(encoding="utf-8")
+    """Every `invoke ...` command of the code blocks and task tables of the documentation()."""
+    found: list[str] = []
+    for page in documentation():
+        found.extend(page_commands(page.read_text(encoding="utf-8")))
+    commands = []
+    for command in found:
+        command = command.strip()
+        # placeholders of the prose: `tenant=<id>` stands for a tenant id
+        command = re.sub(r"<[a-z ]+>", "acme", command)
+        if "[" in command:  # synopsis with optional parts: `platform.plan [--target local|aws|tfc]`
+            command = re.sub(r"\s*\[[^\]]*\]", "", command)
+        if command not in commands:
+            commands.append(command)
+    return commands
+
+
+def page_commands(text: str) -> list[str]:
+    """The raw `invoke ...` commands of one Markdown page (code blocks, indented blocks, table cells)."""
     found: list[str] = []
     in_block = False
     for line in text.splitlines():
@@ -47,16 +70,8 @@ def readme_commands() -> list[str]:
         elif line.startswith("| `"):
             for code in re.findall(r"`(invoke [^`]+)`", line):
                 found.append(code.replace("\\|", "|"))
-    commands = []
-    for command in found:
-        command = command.strip()
-        # placeholders of the prose: `tenant=<id>` stands for a tenant id
-        command = re.sub(r"<[a-z ]+>", "acme", command)
-        if "[" in command:  # synopsis with optional parts: `platform.plan [--target local|aws|tfc]`
-            command = re.sub(r"\s*\[[^\]]*\]", "", command)
-        if command not in commands:
-            commands.append(command)
-    return commands
+    assert not in_block, "a code block is never closed"
+    return found
 
 
 COMMANDS = readme_commands()
@@ -68,6 +83,15 @@ def test_the_readme_has_the_commands_we_expect_to_check() -> None:
                  "platform.deploy", "platform.destroy", "fleet.plan", "fleet.apply", "fleet.drift", "fleet.status",
                  "fleet.rollout", "tfc.doctor", "local.status", "local.down"):
         assert name in tasks, f"README has no `invoke {name}` line"
+
+
+def test_commands_of_the_docs_pages_are_extracted_too() -> None:
+    """A command written only in docs/ is checked as strictly as one in the README."""
+    readme_only = {c.strip() for c in page_commands(README.read_text(encoding="utf-8"))}
+    fleet_page = page_commands((REPO / "docs" / "fleet.md").read_text(encoding="utf-8"))
+    assert "invoke fleet.rollout --abort" in fleet_page and "invoke fleet.rollout --abort" not in readme_only
+    assert "invoke fleet.rollout --abort" in COMMANDS
+    assert "invoke tfc.doctor" in page_commands((REPO / "docs" / "tfc.md").read_text(encoding="utf-8"))
 
 
 PARSE_ONLY = textwrap.dedent("""

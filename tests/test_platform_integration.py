@@ -84,7 +84,7 @@ def test_platform_applies_replans_clean_and_destroys(fresh_project, terraform: s
             ddb.delete_table(TableName=project.platform.product_table_name)
 
         # A re-plan right after the apply changes nothing: moto's read-back quirks are ignored
-        # on the local target (README.md lists them).
+        # on the local target (docs/platform.md lists them).
         started = time.monotonic()
         replan = tf.plan()
         timings["re-plan"] = time.monotonic() - started

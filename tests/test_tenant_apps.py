@@ -49,7 +49,7 @@ IMAGE_REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com/tenantform"
 # A different tenant per tier, so that "only its own id" checks have other ids to miss.
 TENANT_IDS = {Tier.BASIC: "acme", Tier.STANDARD: "globex", Tier.PREMIUM: "initech", Tier.PLATINUM: "umbrella"}
 TIERS = list(Tier)
-# DESIGN.md, "Per tenant": requests cpu/mem, limits cpu/mem. Typed out on purpose: the test
+# README.md, "Tenants" (the tier table): requests cpu/mem, limits cpu/mem. Typed out on purpose: the test
 # fails if tiers.py drifts from the reference.
 REFERENCE_QUOTAS = {
     Tier.BASIC: ("1", "1Gi", "2", "2Gi"),

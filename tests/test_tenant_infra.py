@@ -293,7 +293,7 @@ def test_module_takes_names_from_inputs(module_json: dict) -> None:
 
 
 def test_module_snapshot(module_json: dict, snapshot) -> None:  # noqa: ANN001
-    # The snapshot is the module's contract: read and explain every change (README, "Snapshots").
+    # The snapshot is the module's contract: read and explain every change (docs/testing.md, snapshots).
     stable = {key: value for key, value in module_json.items() if key != "//"}  # CDKTF's metadata
     assert stable == snapshot
 
