@@ -138,8 +138,10 @@ def test_tenants_and_fleet_status_list_a_malformed_file_as_one_row(fresh_project
     (tenants / "acme.toml").write_text('id = "acme"\ncompany_name = "Acme"\nadmin_email = "admin@acme.example.com"\n'
                                        'tier = "basic"\n')
     (tenants / "broken.toml").write_text(BROKEN)
-    listing = fresh_project.run("tenants")
+    listing = fresh_project.run("tenants", check=False)  # lists everyone; the bad file is bad input: exit 2
+    assert listing.returncode == 2, listing.stdout + listing.stderr
     assert "acme" in listing.stdout and "invalid tenant file" in listing.stdout
+    assert "broken.toml: 2 problems" in listing.stderr
     status = json.loads(fresh_project.run("fleet.status", "--json").stdout)
     assert {row["tenant"]: row["infra"] for row in status["tenants"]} == {"acme": "never run",
                                                                           "broken": "invalid tenant file"}
