@@ -15,7 +15,7 @@ from typing import Any, Mapping
 
 METHOD = "aws_api_gateway_method"
 AUTHORIZER = "aws_api_gateway_authorizer"
-REQUIRED_IDENTITY = ("method.request.header.Authorization", "context.path")
+REQUIRED_IDENTITY = ("method.request.header.Authorization", "context.path", "context.httpMethod")
 _REFERENCE = re.compile(r"\$\{aws_api_gateway_authorizer\.([A-Za-z0-9_-]+)\.id\}")
 
 
@@ -33,7 +33,7 @@ def gateway_violations(doc: Mapping[str, Any]) -> list[str]:
         missing = [s for s in REQUIRED_IDENTITY if s not in sources]
         if missing:
             problems.append(f"{AUTHORIZER}.{name}: identity_source lacks {', '.join(missing)} (a cached "
-                            "decision would be reused for another token or path)")
+                            "decision would be reused for another token, path or method)")
     for name, method in sorted(methods.items()):
         where = f"{METHOD}.{name} ({method.get('http_method', '?')})"
         if method.get("authorization") != "CUSTOM":

@@ -514,7 +514,7 @@ def test_the_applied_api_sends_every_request_through_the_authorizer(world: World
     apigw, lam = project.target.client("apigateway"), project.target.client("lambda")
     (authorizer,) = apigw.get_authorizers(restApiId=world.api_id)["items"]
     assert authorizer["type"] == "REQUEST"
-    assert authorizer["identitySource"] == "method.request.header.Authorization,context.path"
+    assert authorizer["identitySource"] == "method.request.header.Authorization,context.httpMethod,context.path"
     assert authorizer["authorizerResultTtlInSeconds"] == 300
     function = lam.get_function(FunctionName="tenantform-authorizer")["Configuration"]
     assert function["Handler"] == "authorizer.handler.handler" and function["Runtime"] == "python3.11"

@@ -307,7 +307,7 @@ def test_proxy_method_is_behind_the_tenant_authorizer(production: str, local: st
         authorizer = only(synthesised, ApiGatewayAuthorizer.TF_RESOURCE_TYPE)
         assert authorizer["type"] == "REQUEST"
         # cached per token AND path: an Allow for /acme/... is never reused for /globex/...
-        assert authorizer["identity_source"] == "method.request.header.Authorization,context.path"
+        assert authorizer["identity_source"] == "method.request.header.Authorization,context.httpMethod,context.path"
         assert 0 < authorizer["authorizer_result_ttl_in_seconds"] <= 3600
         assert re.fullmatch(r"\$\{aws_lambda_function\.\w+\.invoke_arn\}", authorizer["authorizer_uri"])
         assert only(synthesised, ApiGatewayRestApi.TF_RESOURCE_TYPE)["api_key_source"] == "AUTHORIZER"
@@ -335,6 +335,9 @@ def _broken(synthesised: str, change) -> dict[str, Any]:  # noqa: ANN001
      "api_key_required is not true"),
     ("cache keyed on the token only", lambda r: next(iter(r["aws_api_gateway_authorizer"].values())).update(
         identity_source="method.request.header.Authorization"), "identity_source lacks context.path"),
+    ("cache reused across methods", lambda r: next(iter(r["aws_api_gateway_authorizer"].values())).update(
+        identity_source="method.request.header.Authorization,context.path"),
+     "identity_source lacks context.httpMethod"),
     ("TOKEN authorizer", lambda r: next(iter(r["aws_api_gateway_authorizer"].values())).update(type="TOKEN"),
      "type 'TOKEN', expected REQUEST"),
     ("no methods at all", lambda r: r.pop("aws_api_gateway_method"), "no aws_api_gateway_method found"),

@@ -34,8 +34,10 @@ from tenantform import lambda_package
 from tenantform.platform_config import PlatformConfig
 
 PROJECT_DIR = Path(__file__).resolve().parents[2]
-IDENTITY_SOURCE = "method.request.header.Authorization,context.path"
-"""The decision is cached per token AND path: a cached Allow for /acme/... never answers /globex/..."""
+IDENTITY_SOURCE = "method.request.header.Authorization,context.httpMethod,context.path"
+"""The decision is cached per token, method AND path: a cached Allow for /acme/... never answers
+/globex/..., and the Allow for one methodArn (GET) is not reused for another (POST), which its policy
+would not cover."""
 RESULT_TTL_SECONDS = 300
 
 
