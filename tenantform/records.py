@@ -5,7 +5,7 @@ module version), the module version, the outcome and when. Fleet change detectio
 freshly rendered root with it; `invoke tenants` shows it.
 
 Where: applied records live in the state backend, beside the workspace's state
-(tenantform/remote_records.py), so every machine and every CI runner sees the same fleet;
+(tenantform/remote_records.py; on tfc a tag on the workspace, tenantform/tfc_records.py), so every machine and every CI runner sees the same fleet;
 `.tenantform/records/` is a cache of them plus what only this machine knows (a failed or
 planned run). Losing the cache costs nothing; losing the remote records costs a plan, never state.
 """
@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Callable
 if TYPE_CHECKING:
     from tenantform.platform_inputs import PlatformOutputs
     from tenantform.remote_records import S3RecordStore
+    from tenantform.tfc_records import TfcRecordStore
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -39,7 +40,7 @@ class Record:
 
 
 class Records:
-    def __init__(self, work_dir: Path, *, remote: S3RecordStore | None = None,
+    def __init__(self, work_dir: Path, *, remote: S3RecordStore | TfcRecordStore | None = None,
                  platform: PlatformOutputs | None = None,
                  root_text: Callable[[str], str | None] | None = None) -> None:
         self.dir = work_dir / "records"

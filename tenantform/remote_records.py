@@ -34,6 +34,7 @@ from tenantform.names import LAYERS
 if TYPE_CHECKING:
     from tenantform.records import Record, Records
     from tenantform.targets import Target
+    from tenantform.tfc_records import TfcRecordStore
 
 PREFIX = "tenants/"
 _KEY = re.compile(r"tenants/(?P<tenant>[^/]+)/(?P<layer>[a-z]+)\.record\.(?P<version>[^/]+)\."
@@ -175,12 +176,17 @@ def _status(exc: Exception) -> int | None:
     return (response.get("ResponseMetadata") or {}).get("HTTPStatusCode")
 
 
-def record_store(target: Target) -> S3RecordStore | None:
-    """The store for a target: the state bucket on local/aws; None on tfc (state lives in HCP)."""
+def record_store(target: Target) -> S3RecordStore | TfcRecordStore | None:
+    """The store for a target: the state bucket on local/aws; the workspaces' tags on tfc
+    (tenantform/tfc_records.py)."""
     from tenantform.targets import TargetKind
 
     if target.kind in (TargetKind.LOCAL, TargetKind.AWS):
         return S3RecordStore(target)
+    if target.kind is TargetKind.TFC:
+        from tenantform.tfc_records import TfcRecordStore
+
+        return TfcRecordStore(target)  # type: ignore[arg-type]
     return None
 
 
@@ -199,4 +205,4 @@ def project_records(project: Any) -> Records:
 
     store = record_store(project.target)
     return Records(project.settings.work_dir, remote=store,
-                   platform=PlatformOutputs(project.target) if store is not None else None, root_text=root_text)
+                   platform=PlatformOutputs(project.target) if isinstance(store, S3RecordStore) else None, root_text=root_text)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from dataclasses import dataclass
 from subprocess import CompletedProcess
 
@@ -72,7 +73,9 @@ def test_fleet_plan_after_onboarding_starts_no_run(remote: Fleet) -> None:
     requests = len(remote.standin.requests)
     proc = remote.run("fleet.plan")
     assert new_runs(remote, before) == []
-    assert len(remote.standin.requests) == requests  # not even an API call: detection is local
+    # detection reads the records off the workspace listing: reads only, no request per tenant
+    assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in remote.standin.requests[requests:]] \
+        == [("GET", "projects"), ("GET", "workspaces")]
     assert "6 workspaces selected, 0 to run" in proc.stdout
     assert "planned 0, changed 0, unchanged 6, failed 0 of 6 workspaces" in proc.stdout
     assert "Up to date" in proc.stdout
@@ -245,3 +248,39 @@ def test_no_token_in_any_file_under_the_project(remote: Fleet) -> None:
     files = [p for p in remote.cli.project_dir.rglob("*") if p.is_file()]
     assert any(p.name == "last-run.json" for p in files)
     assert [p for p in files if TOKEN.encode() in p.read_bytes()] == []
+
+
+def _record_tags(remote: Fleet) -> dict[str, list[str]]:
+    return {w["name"]: sorted(t for t in w.get("flat_tags", ()) if t.startswith("tenantform-record:"))
+            for w in remote.standin.workspaces.values() if w["name"].startswith("tenant-")}
+
+
+def test_records_live_on_the_workspaces_so_a_lost_cache_plans_nothing(remote: Fleet) -> None:
+    tags = _record_tags(remote)
+    infra = [f"tenant-{t}-infra" for t in TENANTS]
+    assert all(len(tags[w]) == 1 for w in infra)  # one record tag each, the stale ones removed
+    fingerprint = remote.record("tenant-acme-infra")["fingerprint"]
+    assert f":{fingerprint}:" in tags["tenant-acme-infra"][0]
+    shutil.rmtree(remote.cli.project_dir / ".tenantform" / "records")
+    before = len(remote.runs())
+    proc = remote.run("fleet.plan")
+    assert new_runs(remote, before) == []
+    assert "0 to run" in proc.stdout and "failed 0" in proc.stdout
+    assert "Up to date" in proc.stdout
+
+
+def test_a_record_written_by_another_operator_is_seen(remote: Fleet, tmp_path) -> None:  # noqa: ANN001
+    other = Fleet(cli=Cli(tmp_path / "other"), standin=remote.standin)
+    shutil.copytree(remote.cli.project_dir, other.cli.project_dir,
+                    ignore=shutil.ignore_patterns(".tenantform"))
+    before = len(remote.runs())
+    proc = other.run("fleet.plan")  # a fresh clone: no local record at all
+    assert new_runs(remote, before) == [] and "0 to run" in proc.stdout
+    other.rename("initech", "Initech Elsewhere")
+    other.run("fleet.apply", "--yes")
+    assert new_runs(remote, before) == [("tenant-initech-infra", False, "applied")]
+    shutil.copy2(other.cli.project_dir / "tenants" / "initech.toml", remote.cli.project_dir / "tenants")
+    proc = remote.run("fleet.plan")  # the first operator's cache still holds the old fingerprint
+    assert new_runs(remote, before + 1) == [] and "0 to run" in proc.stdout
+    [tag] = _record_tags(remote)["tenant-initech-infra"]
+    assert f":{other.record('tenant-initech-infra')['fingerprint']}:" in tag

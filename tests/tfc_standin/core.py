@@ -285,7 +285,7 @@ class StandIn(RunMachine):
                 "speculative-enabled": True, "structured-run-output-enabled": True,
                 "operations": a.get("execution-mode", "remote") != "local",
                 "locked": False, "resource-count": w["resource_count"],
-                "source": "tfe-api", "tag-names": [], "trigger-prefixes": [],
+                "source": "tfe-api", "tag-names": sorted(w.get("flat_tags", ())), "trigger-prefixes": [],
                 "trigger-patterns": [], "vcs-repo": None,
                 "setting-overwrites": a.get("setting-overwrites") or
                 {"execution-mode": False, "agent-pool": False},

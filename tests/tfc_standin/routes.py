@@ -227,6 +227,34 @@ def _tb_add(api: StandIn, who: TokenInfo, q: Any, body: Any, wid: str) -> tuple[
     return ok({"data": api._tag_docs(w)})
 
 
+_FLAT_TAG = re.compile(r"[A-Za-z0-9]([A-Za-z0-9:_-]{0,253}[A-Za-z0-9])?")
+
+
+def _flat_tag_names(body: Any) -> list[str]:
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, list) or not data:
+        raise ApiError(400, "bad request", "data must be a non-empty list of tags")
+    names = [str(((d or {}).get("attributes") or {}).get("name") or "") for d in data]
+    for name in names:
+        if not _FLAT_TAG.fullmatch(name):  # HCP: letters, digits, ':', '-', '_'; <= 255
+            raise ApiError(422, "invalid attribute", f"tag name {name!r} is invalid")
+    return [n.lower() for n in names]
+
+
+@route("POST", "/api/v2/workspaces/{}/relationships/tags")
+def _tags_add(api: StandIn, who: TokenInfo, q: Any, body: Any, wid: str) -> tuple[int, Any, str]:
+    w = api.ws_by_id(wid)
+    w.setdefault("flat_tags", set()).update(_flat_tag_names(body))
+    return no_content()
+
+
+@route("DELETE", "/api/v2/workspaces/{}/relationships/tags")
+def _tags_remove(api: StandIn, who: TokenInfo, q: Any, body: Any, wid: str) -> tuple[int, Any, str]:
+    w = api.ws_by_id(wid)
+    w.setdefault("flat_tags", set()).difference_update(_flat_tag_names(body))
+    return no_content()
+
+
 @route("GET", "/api/v2/workspaces/{}/relationships/remote-state-consumers")
 def _rsc_list(api: StandIn, who: TokenInfo, q: Any, b: Any, wid: str) -> tuple[int, Any, str]:
     w = api.ws_by_id(wid)
