@@ -115,6 +115,14 @@ def test_a_platform_output_change_plans_exactly_the_roots_that_read_it(remote: F
     before = len(remote.runs())
     assert "0 to run" in remote.run("fleet.plan").stdout and new_runs(remote, before) == []
 
+    # a sensitive output comes back null: the outputs count as unknown, detection falls back to
+    # root and module version (docs/tfc.md, "Change records"), never a digest of nulls
+    outputs["usage_plan_ids"]["sensitive"] = True
+    remote.standin.set_output(ORG, "platform", "usage_plan_ids", {**plans, "basic": "replacedplan"})
+    assert "0 to run" in remote.run("fleet.plan").stdout and new_runs(remote, before) == []
+    outputs["usage_plan_ids"]["sensitive"] = False
+    remote.standin.set_output(ORG, "platform", "usage_plan_ids", plans)
+
 
 def test_fleet_plan_plans_only_the_changed_tenant(remote: Fleet) -> None:
     applied = remote.record("tenant-globex-infra")
