@@ -8,7 +8,12 @@ reads, takes their current values from the platform's state (one read of the pla
 per command) and compares digests: a new cluster endpoint marks the apps roots (which read it),
 a new premium usage plan marks only premium tenants, a new VPC marks nobody (no root reads it).
 
-Where the platform state cannot be read (tfc, not deployed, unreachable) the digest is "": no
+The outputs come from a source, a callable returning the platform's outputs by name (None when
+unknown): `s3_outputs` reads the platform state object from the state bucket (local, aws);
+tenantform/tfc_records.py `tfc_outputs` reads the platform workspace's current state version
+outputs from HCP Terraform (tfc). Both feed the same digest.
+
+Where the platform state cannot be read (not deployed, unreachable) the digest is "": no
 platform information, and detection falls back to the root and module version alone.
 """
 
@@ -18,13 +23,16 @@ import hashlib
 import json
 import re
 import threading
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Callable
 
 from tenantform.contract import platform_output_names
 from tenantform.names import PLATFORM_STATE_KEY
 
 if TYPE_CHECKING:
     from tenantform.targets import Target
+
+OutputsSource = Callable[[], "dict[str, Any] | None"]
+"""Returns the platform's outputs, name -> value; None when they cannot be read."""
 
 _READ = re.compile(r"data\.terraform_remote_state\.platform\.outputs\.([a-z_]+)(\[\\?\"([^\"\\]+)\\?\"\])?")
 
@@ -50,11 +58,26 @@ def digest(reads: list[tuple[str, str | None]], outputs: dict[str, Any] | None) 
     return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
-class PlatformOutputs:
-    """The platform state's outputs, read once per command from the state bucket (None if unreadable)."""
+def s3_outputs(target: Target) -> OutputsSource:
+    """The outputs in the platform state object of the target's state bucket (local, aws)."""
 
-    def __init__(self, target: Target) -> None:
-        self.target = target
+    def read() -> dict[str, Any] | None:
+        try:
+            s3 = target.client("s3")
+            body = s3.get_object(Bucket=target.state_bucket, Key=PLATFORM_STATE_KEY)["Body"].read()
+            state = json.loads(body)
+        except Exception:  # noqa: BLE001 - not deployed or unreachable: no platform information
+            return None
+        return {name: out.get("value") for name, out in (state.get("outputs") or {}).items()}
+
+    return read
+
+
+class PlatformOutputs:
+    """The platform's outputs, read from `source` once per command (None if unreadable)."""
+
+    def __init__(self, source: OutputsSource) -> None:
+        self.source = source
         self._lock = threading.Lock()
         self._loaded = False
         self._values: dict[str, Any] | None = None
@@ -62,26 +85,13 @@ class PlatformOutputs:
     def values(self) -> dict[str, Any] | None:
         with self._lock:
             if not self._loaded:
-                self._values = self._read()
+                self._values = self.source()
                 self._loaded = True
             return self._values
 
     def refresh(self) -> None:
         with self._lock:
             self._loaded = False
-
-    def _read(self) -> dict[str, Any] | None:
-        from tenantform.targets import TargetKind
-
-        if self.target.kind not in (TargetKind.LOCAL, TargetKind.AWS):
-            return None
-        try:
-            s3 = self.target.client("s3")
-            body = s3.get_object(Bucket=self.target.state_bucket, Key=PLATFORM_STATE_KEY)["Body"].read()
-            state = json.loads(body)
-        except Exception:  # noqa: BLE001 - not deployed or unreachable: no platform information
-            return None
-        return {name: out.get("value") for name, out in (state.get("outputs") or {}).items()}
 
     def digest_of(self, root_text: str) -> str:
         return digest(outputs_read(root_text), self.values())

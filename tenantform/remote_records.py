@@ -193,7 +193,7 @@ def record_store(target: Target) -> S3RecordStore | TfcRecordStore | None:
 def project_records(project: Any) -> Records:
     """The records of a project: the state backend's (with the platform's outputs for detection),
     cached in `.tenantform/records/`."""
-    from tenantform.platform_inputs import PlatformOutputs
+    from tenantform.platform_inputs import PlatformOutputs, s3_outputs
     from tenantform.records import Records
     from tenantform.roots import ROOT_FILE
 
@@ -204,5 +204,11 @@ def project_records(project: Any) -> Records:
             return None
 
     store = record_store(project.target)
-    return Records(project.settings.work_dir, remote=store,
-                   platform=PlatformOutputs(project.target) if isinstance(store, S3RecordStore) else None, root_text=root_text)
+    platform = None
+    if isinstance(store, S3RecordStore):
+        platform = PlatformOutputs(s3_outputs(project.target))
+    elif store is not None:
+        from tenantform.tfc_records import tfc_outputs
+
+        platform = PlatformOutputs(tfc_outputs(store))
+    return Records(project.settings.work_dir, remote=store, platform=platform, root_text=root_text)

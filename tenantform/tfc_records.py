@@ -18,6 +18,13 @@ removed; the workspace's run queue already serialises applies of one workspace, 
 applying different tenants touch different workspaces. Deleting the workspace (offboarding)
 deletes its record. When the API cannot be read the store answers "no records": everything
 plans, never a wrong "up to date".
+
+Platform-aware detection (tenantform/platform_inputs.py) reads the platform workspace's outputs
+with one `GET /workspaces/:id/current-state-version-outputs` per command (`tfc_outputs`); the
+workspace's id comes from the listing above. That endpoint returns sensitive outputs with value
+null: no output of the contract is sensitive, and should a sensitive one appear, the outputs
+count as unknown (no platform digest, detection by root and module version alone) rather than
+a digest of nulls that never changes.
 """
 
 from __future__ import annotations
@@ -27,9 +34,11 @@ import threading
 from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 
+from tenantform.names import PLATFORM_WORKSPACE
 from tenantform.remote_records import _WORKSPACE, RemoteEntry
 
 if TYPE_CHECKING:
+    from tenantform.platform_inputs import OutputsSource
     from tenantform.records import Record
     from tenantform.tfc_target import TfcTarget
 
@@ -69,6 +78,8 @@ class TfcRecordStore:
         self._lock = threading.Lock()
         self.listings = 0
         """Workspace listings read (for tests)."""
+        self.platform_workspace_id: str | None = None
+        """Id of the platform workspace, seen in the listing."""
 
     def _tfe(self) -> Any:
         return self.target.tfc_client().tfe
@@ -88,6 +99,8 @@ class TfcRecordStore:
             opts = WorkspaceListOptions(project_id=client.project_id(), page_size=PAGE_SIZE,
                                         tag_bindings=[TagBinding(key="managed-by", value="tenantform")])
             for ws in client.tfe.workspaces.list(self.target.tfc.organization, opts):
+                if ws.name == PLATFORM_WORKSPACE:
+                    self.platform_workspace_id = ws.id
                 found = [e for e in map(parse_tag, ws.tag_names or []) if e is not None]
                 if found and ws.name:
                     entries[ws.name] = max(found, key=lambda e: e.modified)
@@ -141,3 +154,29 @@ class TfcRecordStore:
         with self._lock:
             if self._entries is not None:
                 self._entries.pop(workspace, None)
+
+
+def tfc_outputs(store: TfcRecordStore) -> OutputsSource:
+    """The platform workspace's current state version outputs (None when unreadable or sensitive)."""
+
+    def read() -> dict[str, Any] | None:
+        from pytfe.models import StateVersionOutputsListOptions
+
+        try:
+            store.load()
+            client = store.target.tfc_client()
+            workspace_id = store.platform_workspace_id
+            if workspace_id is None:
+                ws = client.read_workspace(PLATFORM_WORKSPACE)
+                if ws is None:
+                    return None
+                workspace_id = ws.id
+            outputs = list(client.tfe.state_version_outputs.read_current(
+                workspace_id, StateVersionOutputsListOptions(page_size=PAGE_SIZE)))
+        except Exception:  # noqa: BLE001 - not deployed or unreachable: no platform information
+            return None
+        if not outputs or any(o.sensitive for o in outputs):
+            return None
+        return {o.name: o.value for o in outputs}
+
+    return read

@@ -74,11 +74,54 @@ def test_fleet_plan_after_onboarding_starts_no_run(remote: Fleet) -> None:
     proc = remote.run("fleet.plan")
     assert new_runs(remote, before) == []
     # detection reads the records off the workspace listing: reads only, no request per tenant
+    # and the platform's outputs with one more (platform-aware detection)
     assert [(r.method, r.path.rsplit("/", 1)[-1]) for r in remote.standin.requests[requests:]] \
-        == [("GET", "projects"), ("GET", "workspaces")]
+        == [("GET", "projects"), ("GET", "workspaces"), ("GET", "current-state-version-outputs")]
     assert "6 workspaces selected, 0 to run" in proc.stdout
     assert "planned 0, changed 0, unchanged 6, failed 0 of 6 workspaces" in proc.stdout
     assert "Up to date" in proc.stdout
+
+
+def test_a_platform_output_change_plans_exactly_the_roots_that_read_it(remote: Fleet) -> None:
+    """The fixture's tenants are all basic: their infra roots read usage_plan_ids["basic"], no
+    root reads another tier's plan or the VPC id (tenantform/platform_inputs.py)."""
+    outputs = remote.standin.workspace_by_name(ORG, "platform")["outputs"]
+    plans, vpc = outputs["usage_plan_ids"]["value"], outputs["vpc_id"]["value"]
+    assert isinstance(plans, dict) and set(plans) >= {"basic", "standard"}
+    for tenant in TENANTS:
+        assert re.search(r":[0-9a-f]{16}:", _record_tags(remote)[f"tenant-{tenant}-infra"][0])
+    remote.standin.set_output(ORG, "platform", "usage_plan_ids", {**plans, "standard": "replacedplan"})
+    remote.standin.set_output(ORG, "platform", "vpc_id", "vpc-replaced")
+    before = len(remote.runs())
+    proc = remote.run("fleet.plan")
+    assert new_runs(remote, before) == [] and "0 to run" in proc.stdout  # nobody reads those
+
+    remote.standin.set_output(ORG, "platform", "usage_plan_ids", {**plans, "basic": "replacedplan"})
+    remote.run("fleet.plan")  # the stand-in's plans follow the configuration only: "no changes"
+    assert sorted(new_runs(remote, before)) == [(f"tenant-{t}-infra", True, "planned_and_finished")
+                                                for t in sorted(TENANTS)]
+    reasons = {r["workspace"]: r["reason"] for r in remote.last_run()["results"]}
+    assert reasons == {**{f"tenant-{t}-infra": "platform outputs it reads changed" for t in TENANTS},
+                       **{f"tenant-{t}-apps": "" for t in TENANTS}}
+
+    # a plan without changes re-records the tenant as applied against the platform it read
+    before = len(remote.runs())
+    assert "0 to run" in remote.run("fleet.plan").stdout and new_runs(remote, before) == []
+
+    remote.standin.set_output(ORG, "platform", "usage_plan_ids", plans)  # back as it was
+    remote.standin.set_output(ORG, "platform", "vpc_id", vpc)
+    remote.run("fleet.plan")
+    assert len(new_runs(remote, before)) == 3
+    before = len(remote.runs())
+    assert "0 to run" in remote.run("fleet.plan").stdout and new_runs(remote, before) == []
+
+    # a sensitive output comes back null: the outputs count as unknown, detection falls back to
+    # root and module version (docs/tfc.md, "Change records"), never a digest of nulls
+    outputs["usage_plan_ids"]["sensitive"] = True
+    remote.standin.set_output(ORG, "platform", "usage_plan_ids", {**plans, "basic": "replacedplan"})
+    assert "0 to run" in remote.run("fleet.plan").stdout and new_runs(remote, before) == []
+    outputs["usage_plan_ids"]["sensitive"] = False
+    remote.standin.set_output(ORG, "platform", "usage_plan_ids", plans)
 
 
 def test_fleet_plan_plans_only_the_changed_tenant(remote: Fleet) -> None:

@@ -436,7 +436,7 @@ class StandIn(RunMachine):
         w = {"id": wid, "org": org, "name": attrs["name"], "attrs": attrs, "project": project,
              "tags": tags, "consumers": [], "created-at": _now(), "updated-at": _now(),
              "current_run": None, "latest_cv": None, "resource_count": 0,
-             "applied_sha": None, "resources": [], "state_version": None}
+             "applied_sha": None, "resources": [], "state_version": None, "outputs": {}}
         self.workspaces[wid] = w
         return w
 
@@ -497,6 +497,32 @@ class StandIn(RunMachine):
                     for body in (doc.get("resource") or {}).values():
                         count += len(body)
         return count
+
+    def _config_outputs(self, data: bytes, working_directory: str) -> dict[str, dict[str, Any]]:
+        """Outputs of an applied configuration's root: name -> {"value", "sensitive"}. No
+        terraform runs, so a value is the output's expression as written (stable while the
+        configuration is); `set_output` stands for a change terraform would make."""
+        outputs: dict[str, dict[str, Any]] = {}
+        if not data:
+            return outputs
+        root = posixpath.normpath(working_directory or ".")
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+            for m in tar.getmembers():
+                name_dir = posixpath.normpath(posixpath.dirname(m.name) or ".")
+                f = tar.extractfile(m) if m.isfile() and m.name.endswith(".tf.json") else None
+                if f is not None and name_dir == root:
+                    for name, body in (json.loads(f.read()).get("output") or {}).items():
+                        outputs[name] = {"value": body.get("value"),
+                                         "sensitive": bool(body.get("sensitive", False))}
+        return outputs
+
+    def set_output(self, org: str, workspace: str, name: str, value: Any) -> None:
+        """Change one output of a workspace's current state (as an apply elsewhere would)."""
+        w = self.ws_by_name(org, workspace)
+        if w["state_version"] is None or name not in w["outputs"]:
+            raise KeyError(f"{workspace} has no output {name!r} in a current state")
+        w["outputs"][name] = {**w["outputs"][name], "value": value}
+        w["state_version"] = _id("sv")
 
     def _config_addresses(self, data: bytes, working_directory: str) -> list[str]:
         """Resource addresses of an applied configuration: the root's resources and, through

@@ -212,6 +212,35 @@ def _ws_resources(api: StandIn, who: TokenInfo, q: Any, b: Any, wid: str) -> tup
     return ok(api.paginate(docs, q, f"/api/v2/workspaces/{wid}/resources"))
 
 
+@route("GET", "/api/v2/workspaces/{}/current-state-version-outputs")
+def _ws_outputs(api: StandIn, who: TokenInfo, q: Any, b: Any, wid: str) -> tuple[int, Any, str]:
+    """The current state version's outputs; a sensitive output's value is null (read it by id)."""
+    w = api.ws_by_id(wid)
+    if w["state_version"] is None:
+        raise ApiError(404, "not found", f"workspace {wid} has no current state version")
+    docs = []
+    for name, out in sorted(w["outputs"].items()):
+        value = out["value"]
+        docs.append({"id": "wsout-" + hashlib.sha256((w["state_version"] + name).encode()).hexdigest()[:16],
+                     "type": "state-version-outputs",
+                     "attributes": {"name": name, "sensitive": out["sensitive"],
+                                    "type": _output_type(value), "detailed-type": None,
+                                    "value": None if out["sensitive"] else value}})
+    return ok(api.paginate(docs, q, f"/api/v2/workspaces/{wid}/current-state-version-outputs"))
+
+
+def _output_type(value: Any) -> str:
+    if isinstance(value, bool):
+        return "bool"
+    if isinstance(value, (int, float)):
+        return "number"
+    if isinstance(value, dict):
+        return "object"
+    if isinstance(value, list):
+        return "tuple"
+    return "string"
+
+
 @route("GET", "/api/v2/workspaces/{}/tag-bindings")
 def _tb_list(api: StandIn, who: TokenInfo, q: Any, b: Any, wid: str) -> tuple[int, Any, str]:
     return ok({"data": api._tag_docs(api.ws_by_id(wid))})

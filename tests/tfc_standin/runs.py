@@ -180,11 +180,14 @@ class RunMachine:
                                                             plan["destroy"]))
             if r["is-destroy"]:
                 w["resource_count"], w["applied_sha"], w["resources"] = 0, None, []
+                w["outputs"] = {}
             else:
                 w["resource_count"] += plan["add"] - plan["destroy"]
                 w["applied_sha"] = r["sha"]
                 w["state_version"] = _id("sv")
                 w["resources"] = self._config_addresses(
+                    self.uploads.get(r["cv"], b""), w["attrs"].get("working-directory") or "")
+                w["outputs"] = self._config_outputs(
                     self.uploads.get(r["cv"], b""), w["attrs"].get("working-directory") or "")
             self._set(r, "post_apply_running" if "post_apply_running" in r["path"] else "applied")
         elif st == "post_apply_completed":
