@@ -324,8 +324,9 @@ def _stop_for_destructive_preview(proj: Project, started: fleet.Rollout) -> bool
     console.print(f"[yellow]The move to {started.target_version} replaces or deletes (first wave's plan):[/yellow]")
     for line in preview.destructive:
         console.print(f"  {line}")
-    console.print("Nothing applied. Run `invoke fleet.rollout` to apply wave 1 (README: \"Module versions and "
-                  "rollouts\" says what a replaced user pool means), or `invoke fleet.rollout --abort`.")
+    allow = f" --allow-replace={','.join(preview.stateful_types)}" if preview.stateful_types else ""
+    console.print(f"Nothing applied. Run `invoke fleet.rollout{allow}` to apply wave 1 (docs/fleet.md, \"Module "
+                  "versions and rollouts\", says what a replaced user pool means), or `invoke fleet.rollout --abort`.")
     return True
 
 
@@ -336,11 +337,13 @@ def _stop_for_destructive_preview(proj: Project, started: fleet.Rollout) -> bool
             "on_failure": "pause (default: finish the wave, then stop) or halt (start nothing more)",
             "waves": "waves to run now: a number (default 1) or all",
             "abort": "end the rollout in progress; tenants keep the version they run now",
-            "resume": "go on with a halted rollout (retries its failures first)"})
+            "resume": "go on with a halted rollout (retries its failures first)",
+            "allow_replace": APPLY_HELP["allow_replace"]})
 def rollout(c: Context, tenants: str | None = None, tier: str | None = None, version: str | None = None,
             canary: str | None = None, wave: str | None = None, on_failure: str | None = None,
             waves: str | None = None, parallel: str | None = None, target: str | None = None,
-            lock_timeout: str | None = None, abort: bool = False, resume: bool = False) -> None:
+            lock_timeout: str | None = None, abort: bool = False, resume: bool = False,
+            allow_replace: str | None = None) -> None:
     """Move tenants to a module version in waves (canary first); run again for the next wave."""
     args = {"tenants": tenants, "tier": tier, "version": version, "canary": canary, "wave": wave,
             "on_failure": on_failure, "waves": waves, "parallel": parallel, "target": target,
@@ -380,7 +383,8 @@ def rollout(c: Context, tenants: str | None = None, tier: str | None = None, ver
     count = None if str(args["waves"]).strip() == "all" else (_int("waves", args["waves"], minimum=1) or 1)
     listener = ConsoleListener(proj.settings.project_dir)
     try:
-        report = run(lambda: fleet.advance_rollout(proj, waves=count, listener=listener, resume=resume))
+        report = run(lambda: fleet.advance_rollout(proj, waves=count, listener=listener, resume=resume,
+                                                   guard=ledger.ReplaceGuard.parse(allow_replace)))
     finally:
         listener.close()
     if report.rollout is not None:

@@ -991,9 +991,11 @@ class RolloutReport:
 
 
 def advance_rollout(project: Project, *, waves: int | None = 1, parallel: int | None = None,
-                    listener: Listener | None = None, resume: bool = False) -> RolloutReport:
+                    listener: Listener | None = None, resume: bool = False,
+                    guard: ReplaceGuard | None = None) -> RolloutReport:
     """Run the next wave(s) of the active rollout; `waves=None` runs every remaining wave. Stops
-    after a wave with failures (the rollout is then paused or halted)."""
+    after a wave with failures or refusals (the rollout is then paused or halted); `guard` is the
+    run's `--allow-replace`."""
     rollout = load_rollout(project)
     if rollout is None or not rollout.active:
         raise TenantformError("no rollout in progress: start one with `invoke fleet.rollout canary=1 wave=10`")
@@ -1019,9 +1021,10 @@ def advance_rollout(project: Project, *, waves: int | None = 1, parallel: int | 
             run = run_fleet(project, Mode.APPLY, Selection(tenants=tuple(members), layers=layers),
                             parallel=parallel, listener=listener,
                             version_overrides={t: rollout.target_version for t in members},
-                            halt_on_failure=rollout.on_failure is OnFailure.HALT)
+                            halt_on_failure=rollout.on_failure is OnFailure.HALT, guard=guard)
             report.runs.append(run)
-            unfinished = sorted({r.tenant for r in run.results if r.outcome in (Outcome.FAILED, Outcome.SKIPPED)})
+            unfinished = sorted({r.tenant for r in run.results
+                                 if r.outcome in (Outcome.FAILED, Outcome.SKIPPED, Outcome.REFUSED)})
         else:
             unfinished = []
         rollout.history.append({"wave": index + 1, "tenants": members, "unfinished": unfinished, "at": _now()})

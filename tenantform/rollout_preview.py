@@ -5,7 +5,9 @@ A module version can replace resources that hold data users cannot get back: mod
 Cognito user pool, and with it the pool's users. `invoke fleet.rollout` therefore plans the
 first wave at the target version (a fleet plan: nothing applied, no run report saved) and, when
 a plan replaces or deletes anything, lists it and stops; running `invoke fleet.rollout` again
-applies the wave. Later waves run the same module change, so the first wave's plan is the preview.
+applies the wave, with `--allow-replace=<types>` when a type that holds data (a user pool, a table)
+is among them: unattended applies refuse those otherwise (tenantform/ledger.py). Later waves run
+the same module change, so the first wave's plan is the preview.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from tenantform import fleet
+from tenantform.ledger import resource_type, stateful
 from tenantform.names import LAYERS
 from tenantform.project import Project
 
@@ -25,6 +28,9 @@ class Preview:
     """`<workspace>: <action> <address>` for each replaced or deleted resource."""
     failed: list[str] = field(default_factory=list)
     """Workspaces whose preview plan failed (`<workspace>: <message>`)."""
+    stateful_types: list[str] = field(default_factory=list)
+    """Resource types holding data that the wave would replace or delete: what `--allow-replace`
+    must name for the rollout to apply it (tenantform/ledger.py refuses them otherwise)."""
 
 
 def preview_first_wave(project: Project, rollout: fleet.Rollout, *, parallel: int | None = None,
@@ -42,4 +48,6 @@ def preview_first_wave(project: Project, rollout: fleet.Rollout, *, parallel: in
                                 if action.split(" ", 1)[0] in DESTRUCTIVE_ACTIONS]
         if result.outcome is fleet.Outcome.FAILED:
             preview.failed.append(f"{result.workspace}: {result.message}")
+    preview.stateful_types = sorted({resource_type(a.split(" ", 1)[1])
+                                     for r in report.results for a in stateful(r.actions)})
     return preview

@@ -43,9 +43,15 @@ def test_rollout_lists_a_user_pool_replacement_and_applies_only_when_run_again(l
                      f"tenant-{TENANT}-infra: replace module.tenant.aws_cognito_user_pool_client.app_client"):
             assert line in flat, shown.stdout[-3000:]
         assert "Nothing applied" in shown.stdout
+        assert "invoke fleet.rollout --allow-replace=aws_cognito_user_pool`" in flat, shown.stdout[-3000:]
         assert pool_ids(project) == [before]  # nothing applied yet
 
-        applied = cli.run("fleet.rollout")
+        refused = cli.run("fleet.rollout", check=False)  # unattended, the pool's deletion not allowed
+        assert refused.returncode == 1, refused.stdout[-3000:]
+        assert "refused" in refused.stdout and "complete" not in refused.stdout, refused.stdout[-3000:]
+        assert pool_ids(project) == [before]  # still nothing applied
+
+        applied = cli.run("fleet.rollout", "--allow-replace=aws_cognito_user_pool")
         assert "complete" in applied.stdout, applied.stdout[-3000:]
         (after,) = pool_ids(project)
         assert after != before  # the pool was replaced, as the preview said
