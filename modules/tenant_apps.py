@@ -2,7 +2,8 @@
 the `product` and `order` workloads behind the platform's ingress controller.
 
 Inputs are either literals (TenantAppsStack, for tests) or Terraform variables (the shared
-module): the construct reads `inputs[name]` and never cares which. Numbers go through
+module): the construct reads the attributes of its AppsProps (modules/tenant_props.py) and never
+cares which. Numbers go through
 `Token.as_string`/`Token.as_number` only where the provider schema wants another type.
 
 Isolation model (what a platform engineer can rely on for every tenant namespace):
@@ -115,6 +116,7 @@ from cdktf_cdktf_provider_kubernetes.service_account_v1 import ServiceAccountV1,
 from cdktf_cdktf_provider_kubernetes.service_v1 import ServiceV1, ServiceV1Metadata, ServiceV1Spec, ServiceV1SpecPort
 from constructs import Construct
 
+from modules.tenant_props import AppsProps
 from tenantform.module_schema import apps_inputs
 from tenantform.platform_config import PlatformConfig
 from tenantform.tenant import Tenant
@@ -158,20 +160,20 @@ AWS_EGRESS_EXCEPT = ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.
 
 
 class TenantApps(Construct):
-    """One tenant's Kubernetes objects. `inputs` has one entry per APPS_VARIABLES key."""
+    """One tenant's Kubernetes objects, from `props` (one field per APPS_VARIABLES key)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, inputs: Mapping[str, Any]) -> None:
+    def __init__(self, scope: Construct, construct_id: str, *, props: AppsProps) -> None:
         super().__init__(scope, construct_id)
-        self._tenant_id = inputs["tenant_id"]
-        tenant_labels = {"tenant": inputs["tenant_id"], "tier": inputs["tier"], **MANAGED_BY}
+        self._tenant_id = props.tenant_id
+        tenant_labels = {"tenant": props.tenant_id, "tier": props.tier, **MANAGED_BY}
 
         pod_security = {}
         for mode in POD_SECURITY_MODES:
-            pod_security[f"pod-security.kubernetes.io/{mode}"] = inputs["pod_security_level"]
-            pod_security[f"pod-security.kubernetes.io/{mode}-version"] = inputs["pod_security_version"]
+            pod_security[f"pod-security.kubernetes.io/{mode}"] = props.pod_security_level
+            pod_security[f"pod-security.kubernetes.io/{mode}-version"] = props.pod_security_version
         self.namespace = NamespaceV1(
             self, "namespace",
-            metadata=NamespaceV1Metadata(name=inputs["namespace"], labels={**tenant_labels, **pod_security}),
+            metadata=NamespaceV1Metadata(name=props.namespace, labels={**tenant_labels, **pod_security}),
         )
         # Every namespaced object names the namespace through the resource: Terraform then
         # creates the namespace first and deletes it last.
@@ -180,8 +182,8 @@ class TenantApps(Construct):
         self.service_account = ServiceAccountV1(
             self, "service_account",
             metadata=ServiceAccountV1Metadata(
-                name=inputs["service_account_name"], namespace=namespace, labels=tenant_labels,
-                annotations={"eks.amazonaws.com/role-arn": inputs["irsa_role_arn"]}),
+                name=props.service_account_name, namespace=namespace, labels=tenant_labels,
+                annotations={"eks.amazonaws.com/role-arn": props.irsa_role_arn}),
             automount_service_account_token=False,
         )
 
@@ -189,10 +191,10 @@ class TenantApps(Construct):
             self, "resource_quota",
             metadata=ResourceQuotaV1Metadata(name="tenant-quota", namespace=namespace, labels=tenant_labels),
             spec=ResourceQuotaV1Spec(hard={
-                "requests.cpu": inputs["quota_requests_cpu"],
-                "requests.memory": inputs["quota_requests_memory"],
-                "limits.cpu": inputs["quota_limits_cpu"],
-                "limits.memory": inputs["quota_limits_memory"],
+                "requests.cpu": props.quota_requests_cpu,
+                "requests.memory": props.quota_requests_memory,
+                "limits.cpu": props.quota_limits_cpu,
+                "limits.memory": props.quota_limits_memory,
                 **QUOTA_OBJECT_CAPS,
             }),
         )
@@ -201,25 +203,25 @@ class TenantApps(Construct):
             metadata=LimitRangeV1Metadata(name="tenant-limits", namespace=namespace, labels=tenant_labels),
             spec=LimitRangeV1Spec(limit=[LimitRangeV1SpecLimit(
                 type="Container",
-                default={"cpu": inputs["container_limit_cpu"], "memory": inputs["container_limit_memory"]},
-                default_request={"cpu": inputs["container_request_cpu"],
-                                 "memory": inputs["container_request_memory"]},
+                default={"cpu": props.container_limit_cpu, "memory": props.container_limit_memory},
+                default_request={"cpu": props.container_request_cpu,
+                                 "memory": props.container_request_memory},
             )]),
         )
 
-        self._network_policies(namespace, tenant_labels, inputs)
+        self._network_policies(namespace, tenant_labels, props)
 
         self.deployments: dict[str, DeploymentV1] = {}
         self.services: dict[str, ServiceV1] = {}
         self.autoscalers: dict[str, HorizontalPodAutoscalerV2] = {}
         for service in SERVICES:
-            self._workload(service, namespace, tenant_labels, inputs)
+            self._workload(service, namespace, tenant_labels, props)
 
         self.ingress = IngressV1(
             self, "ingress",
             metadata=IngressV1Metadata(name="api", namespace=namespace, labels=tenant_labels),
             spec=IngressV1Spec(
-                ingress_class_name=inputs["ingress_class_name"],
+                ingress_class_name=props.ingress_class_name,
                 rule=[IngressV1SpecRule(http=IngressV1SpecRuleHttp(path=[
                     IngressV1SpecRuleHttpPath(
                         path=self._path(service),
@@ -238,7 +240,7 @@ class TenantApps(Construct):
     def _path(self, service: str) -> str:
         return f"/{self._tenant_id}/{SERVICE_PATHS[service]}"
 
-    def _network_policies(self, namespace: str, labels: Mapping[str, str], inputs: Mapping[str, Any]) -> None:
+    def _network_policies(self, namespace: str, labels: Mapping[str, str], props: AppsProps) -> None:
         def policy(construct_id: str, name: str, spec: NetworkPolicyV1Spec) -> NetworkPolicyV1:
             return NetworkPolicyV1(
                 self, construct_id,
@@ -265,7 +267,7 @@ class TenantApps(Construct):
                 ingress=[NetworkPolicyV1SpecIngress(
                     from_=[NetworkPolicyV1SpecIngressFrom(
                         namespace_selector=NetworkPolicyV1SpecIngressFromNamespaceSelector(
-                            match_labels={NAMESPACE_NAME_LABEL: inputs["ingress_controller_namespace"]}))],
+                            match_labels={NAMESPACE_NAME_LABEL: props.ingress_controller_namespace}))],
                     # NetworkPolicy sees the pod's port (after the service's DNAT), not the service port.
                     ports=[NetworkPolicyV1SpecIngressPorts(port=str(CONTAINER_PORT), protocol="TCP")],
                 )],
@@ -287,23 +289,23 @@ class TenantApps(Construct):
         ))
 
     def _workload(self, service: str, namespace: str, tenant_labels: Mapping[str, str],
-                  inputs: Mapping[str, Any]) -> None:
+                  props: AppsProps) -> None:
         selector = {NAME_LABEL: service, **API_COMPONENT}
         labels = {**tenant_labels, **selector}
-        table_env, table_input = SERVICE_TABLE_ENV[service]
+        table_env = SERVICE_TABLE_ENV[service][0]
         resources = DeploymentV1SpecTemplateSpecContainerResources(
-            requests={"cpu": inputs["container_request_cpu"], "memory": inputs["container_request_memory"]},
-            limits={"cpu": inputs["container_limit_cpu"], "memory": inputs["container_limit_memory"]},
+            requests={"cpu": props.container_request_cpu, "memory": props.container_request_memory},
+            limits={"cpu": props.container_limit_cpu, "memory": props.container_limit_memory},
         )
         container = DeploymentV1SpecTemplateSpecContainer(
             name=service,
-            image=inputs[f"{service}_image"],
+            image=props.image(service),
             image_pull_policy="IfNotPresent",
             port=[DeploymentV1SpecTemplateSpecContainerPort(
                 name=PORT_NAME, container_port=CONTAINER_PORT, protocol="TCP")],
             env=[
-                DeploymentV1SpecTemplateSpecContainerEnv(name="TENANT_ID", value=inputs["tenant_id"]),
-                DeploymentV1SpecTemplateSpecContainerEnv(name=table_env, value=inputs[table_input]),
+                DeploymentV1SpecTemplateSpecContainerEnv(name="TENANT_ID", value=props.tenant_id),
+                DeploymentV1SpecTemplateSpecContainerEnv(name=table_env, value=props.table_name(service)),
             ],
             resources=resources,
             liveness_probe=DeploymentV1SpecTemplateSpecContainerLivenessProbe(
@@ -332,7 +334,7 @@ class TenantApps(Construct):
             metadata=DeploymentV1Metadata(name=service, namespace=namespace, labels=labels),
             spec=DeploymentV1Spec(
                 # The HPA owns the replica count after creation (see lifecycle below).
-                replicas=Token.as_string(inputs["min_replicas"]),
+                replicas=Token.as_string(props.min_replicas),
                 revision_history_limit=5,
                 selector=DeploymentV1SpecSelector(match_labels=selector),
                 strategy=DeploymentV1SpecStrategy(
@@ -388,14 +390,14 @@ class TenantApps(Construct):
             spec=HorizontalPodAutoscalerV2Spec(
                 scale_target_ref=HorizontalPodAutoscalerV2SpecScaleTargetRef(
                     api_version="apps/v1", kind="Deployment", name=deployment.metadata.name),
-                min_replicas=inputs["min_replicas"],
-                max_replicas=inputs["max_replicas"],
+                min_replicas=props.min_replicas,
+                max_replicas=props.max_replicas,
                 metric=[HorizontalPodAutoscalerV2SpecMetric(
                     type="Resource",
                     resource=HorizontalPodAutoscalerV2SpecMetricResource(
                         name="cpu",
                         target=HorizontalPodAutoscalerV2SpecMetricResourceTarget(
-                            type="Utilization", average_utilization=inputs["hpa_cpu_utilization"])),
+                            type="Utilization", average_utilization=props.hpa_cpu_utilization)),
                 )],
             ),
         )
@@ -420,8 +422,8 @@ class TenantAppsStack(TerraformStack):
                  irsa_role_arn: str, image_registry: str) -> None:
         super().__init__(scope, stack_id)
         KubernetesProvider(self, "kubernetes")
-        self.apps = TenantApps(self, "tenant", inputs=apps_inputs(
-            tenant, platform, irsa_role_arn=irsa_role_arn, image_registry=image_registry))
+        self.apps = TenantApps(self, "tenant", props=AppsProps.from_values(apps_inputs(
+            tenant, platform, irsa_role_arn=irsa_role_arn, image_registry=image_registry)))
 
 
 # --- Kubernetes manifests from the synthesised resources (for schema validation) ---------------

@@ -2,12 +2,13 @@
 the IRSA role that lets the tenant's pods reach exactly the tenant's data.
 
 Inputs are either literals (a stand-alone stack in tests) or Terraform variables (the shared
-module): the construct reads `inputs[name]` and never cares which.
+module): the construct reads the attributes of its InfraProps (modules/tenant_props.py) and
+never cares which.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping, TypeVar
+from typing import Any, TypeVar
 
 from cdktf import Fn, TerraformElement, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
@@ -41,6 +42,8 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
 from constructs import Construct
 
+from modules.tenant_props import InfraProps
+
 # Item-level actions a tenant may run on the pooled Product table. Every one of them carries
 # the partition key, so `dynamodb:LeadingKeys` constrains it. Scan (and PartiQL, and
 # DescribeTable-style table calls) carry no leading key and are deliberately absent.
@@ -72,23 +75,23 @@ CLIENT_WRITE_ATTRIBUTES = ("email", "name")
 
 
 class TenantInfra(Construct):
-    """One tenant's AWS resources. `inputs` has one entry per INFRA_VARIABLES key."""
+    """One tenant's AWS resources, from `props` (one field per INFRA_VARIABLES key)."""
 
-    def __init__(self, scope: Construct, construct_id: str, *, inputs: Mapping[str, Any],
+    def __init__(self, scope: Construct, construct_id: str, *, props: InfraProps,
                  ignore_emulator_drift: bool = False) -> None:
         super().__init__(scope, construct_id)
-        tags = inputs["tags"]
+        tags = props.tags
 
         self.order_table = named(DynamodbTable(
             self, "order_table",
-            name=inputs["order_table_name"],
+            name=props.order_table_name,
             billing_mode="PAY_PER_REQUEST",
             hash_key="order_id",
             attribute=[DynamodbTableAttribute(name="order_id", type="S")],
             server_side_encryption=DynamodbTableServerSideEncryption(enabled=True),
             point_in_time_recovery=DynamodbTablePointInTimeRecovery(
-                enabled=inputs["enable_point_in_time_recovery"]),
-            deletion_protection_enabled=inputs["enable_deletion_protection"],
+                enabled=props.enable_point_in_time_recovery),
+            deletion_protection_enabled=props.enable_deletion_protection,
             tags=tags,
         ))
 
@@ -99,9 +102,9 @@ class TenantInfra(Construct):
         self.user_pool = named(CognitoUserPool(
             self, f"user_pool_g{USER_POOL_GENERATION}",
             lifecycle=emulator_tags,
-            name=inputs["user_pool_name"],
+            name=props.user_pool_name,
             # premium and platinum (the tier's enable_deletion_protection); offboarding turns it off first
-            deletion_protection=Token.as_string(when(inputs["enable_deletion_protection"], "ACTIVE", "INACTIVE")),
+            deletion_protection=Token.as_string(when(props.enable_deletion_protection, "ACTIVE", "INACTIVE")),
             auto_verified_attributes=["email"],
             mfa_configuration="OPTIONAL",
             software_token_mfa_configuration={"enabled": True},
@@ -130,15 +133,15 @@ class TenantInfra(Construct):
 
         self.app_client = named(CognitoUserPoolClient(
             self, "app_client",
-            name=inputs["app_client_name"],
+            name=props.app_client_name,
             user_pool_id=self.user_pool.id,
             generate_secret=False,
             allowed_oauth_flows_user_pool_client=True,
             allowed_oauth_flows=["code"],
             allowed_oauth_scopes=["openid", "email", "profile"],
             supported_identity_providers=["COGNITO"],
-            callback_urls=inputs["callback_urls"],
-            logout_urls=inputs["callback_urls"],
+            callback_urls=props.callback_urls,
+            logout_urls=props.callback_urls,
             explicit_auth_flows=["ALLOW_USER_SRP_AUTH", "ALLOW_REFRESH_TOKEN_AUTH"],
             prevent_user_existence_errors="ENABLED",
             read_attributes=list(CLIENT_READ_ATTRIBUTES),
@@ -147,20 +150,20 @@ class TenantInfra(Construct):
 
         self.domain = named(CognitoUserPoolDomain(
             self, "user_pool_domain",
-            domain=inputs["user_pool_domain"],
+            domain=props.user_pool_domain,
             user_pool_id=self.user_pool.id,
         ))
 
         self.admin_user = named(CognitoUser(
             self, "admin_user",
             user_pool_id=self.user_pool.id,
-            username=inputs["admin_username"],
+            username=props.admin_username,
             desired_delivery_mediums=["EMAIL"],
             attributes={
-                "email": inputs["admin_email"],
+                "email": props.admin_email,
                 "email_verified": "true",
-                "custom:tenant-id": inputs["tenant_id"],
-                "custom:tier": inputs["tier"],
+                "custom:tenant-id": props.tenant_id,
+                "custom:tier": props.tier,
             },
             # moto returns custom attributes without the `custom:` prefix, so every re-plan
             # against it would show a change that is not real. Only the local target ignores it.
@@ -178,20 +181,20 @@ class TenantInfra(Construct):
                 effect="Allow",
                 actions=["sts:AssumeRoleWithWebIdentity"],
                 principals=[DataAwsIamPolicyDocumentStatementPrincipals(
-                    type="Federated", identifiers=[inputs["oidc_provider_arn"]])],
+                    type="Federated", identifiers=[props.oidc_provider_arn])],
                 condition=[
                     DataAwsIamPolicyDocumentStatementCondition(
-                        test="StringEquals", variable=f"{inputs['oidc_provider_url']}:sub",
-                        values=[f"system:serviceaccount:{inputs['namespace']}:{inputs['service_account_name']}"]),
+                        test="StringEquals", variable=f"{props.oidc_provider_url}:sub",
+                        values=[f"system:serviceaccount:{props.namespace}:{props.service_account_name}"]),
                     DataAwsIamPolicyDocumentStatementCondition(
-                        test="StringEquals", variable=f"{inputs['oidc_provider_url']}:aud",
+                        test="StringEquals", variable=f"{props.oidc_provider_url}:aud",
                         values=["sts.amazonaws.com"]),
                 ],
             )],
         ))
         self.irsa_role = named(IamRole(
             self, "irsa_role",
-            name=inputs["irsa_role_name"],
+            name=props.irsa_role_name,
             assume_role_policy=trust.json,
             max_session_duration=3600,
             tags=tags,
@@ -210,11 +213,11 @@ class TenantInfra(Construct):
                     sid="PooledProductsOwnPartitionOnly",
                     effect="Allow",
                     actions=list(POOLED_TABLE_ACTIONS),
-                    resources=[inputs["product_table_arn"]],
+                    resources=[props.product_table_arn],
                     condition=[
                         DataAwsIamPolicyDocumentStatementCondition(
                             test="ForAllValues:StringEquals", variable="dynamodb:LeadingKeys",
-                            values=[inputs["tenant_id"]]),
+                            values=[props.tenant_id]),
                         # ForAllValues is true when the request carries no key at all (a Scan):
                         # demand that the key is present, so no keyless call slips through.
                         DataAwsIamPolicyDocumentStatementCondition(
@@ -233,7 +236,7 @@ class TenantInfra(Construct):
         # API access: the tenant's own key in its tier's usage plan (throttling per tier).
         self.api_key = named(ApiGatewayApiKey(
             self, "api_key",
-            name=inputs["api_key_name"],
+            name=props.api_key_name,
             description="API key of one tenant; its usage plan sets the tier's rate and burst limits",
             enabled=True,
             tags=tags,
@@ -243,31 +246,31 @@ class TenantInfra(Construct):
             self, "usage_plan_key",
             key_id=self.api_key.id,
             key_type="API_KEY",
-            usage_plan_id=inputs["usage_plan_id"],
+            usage_plan_id=props.usage_plan_id,
         ))
 
         # `<tenant>.app.<domain>`, when the platform has a custom domain.
         self.alias_record = named(Route53Record(
             self, "app_alias",
-            count=when(inputs["enable_custom_domain"], 1, 0),
-            zone_id=inputs["hosted_zone_id"],
-            name=inputs["tenant_host"],
+            count=when(props.enable_custom_domain, 1, 0),
+            zone_id=props.hosted_zone_id,
+            name=props.tenant_host,
             type="A",
-            alias=Route53RecordAlias(name=inputs["app_distribution_domain_name"],
-                                     zone_id=inputs["app_distribution_hosted_zone_id"],
+            alias=Route53RecordAlias(name=props.app_distribution_domain_name,
+                                     zone_id=props.app_distribution_hosted_zone_id,
                                      evaluate_target_health=False),
         ))
 
-        self.tenant_url = when(inputs["enable_custom_domain"], f"https://{inputs['tenant_host']}/", "")
+        self.tenant_url = when(props.enable_custom_domain, f"https://{props.tenant_host}/", "")
 
         self.catalogue_entry = named(DynamodbTableItem(
             self, "catalogue_entry",
-            table_name=inputs["catalogue_table_name"],
+            table_name=props.catalogue_table_name,
             hash_key="tenant_id",
             item=Fn.jsonencode({
-                "tenant_id": {"S": in_expression(inputs["tenant_id"])},
-                "company_name": {"S": in_expression(inputs["company_name"])},
-                "tier": {"S": in_expression(inputs["tier"])},
+                "tenant_id": {"S": in_expression(props.tenant_id)},
+                "company_name": {"S": in_expression(props.company_name)},
+                "tier": {"S": in_expression(props.tier)},
                 "user_pool_id": {"S": self.user_pool.id},
                 "app_client_id": {"S": self.app_client.id},
                 "user_pool_domain": {"S": self.domain.domain},

@@ -14,13 +14,14 @@ from cdktf import TerraformOutput, TerraformStack, TerraformVariable, TerraformV
 from constructs import Construct
 
 from modules.tenant_infra import TenantInfra
+from modules.tenant_props import AppsProps, InfraProps
 from tenantform.module_schema import APPS_OUTPUTS, APPS_VARIABLES, INFRA_OUTPUTS, INFRA_VARIABLES, Variable
 from tenantform.names import APPS, INFRA
 from tenantform.pins import PROVIDER_REQUIREMENTS
 
 
 def variable_inputs(scope: Construct, variables: Mapping[str, Variable]) -> dict[str, Any]:
-    """Declare the module's variables; return their values as tokens, typed for the constructs."""
+    """Declare the module's variables; return their values as tokens, typed for the constructs' props."""
     values: dict[str, Any] = {}
     for name, spec in variables.items():
         var = TerraformVariable(scope, f"var_{name}", type=spec.type, description=spec.description,
@@ -48,15 +49,14 @@ class TenantModuleStack(TerraformStack):
     def __init__(self, scope: Construct, stack_id: str, *, layer: str, emulator: bool = False) -> None:
         super().__init__(scope, stack_id)
         if layer == INFRA:
-            inputs = variable_inputs(self, INFRA_VARIABLES)
-            construct = TenantInfra(self, "tenant", inputs=inputs, ignore_emulator_drift=emulator)
+            props = InfraProps.from_values(variable_inputs(self, INFRA_VARIABLES))
+            construct = TenantInfra(self, "tenant", props=props, ignore_emulator_drift=emulator)
             descriptions = INFRA_OUTPUTS
             providers = ("aws",)
         elif layer == APPS:
             from modules.tenant_apps import TenantApps  # kubernetes bindings only when needed
 
-            inputs = variable_inputs(self, APPS_VARIABLES)
-            construct = TenantApps(self, "tenant", inputs=inputs)
+            construct = TenantApps(self, "tenant", props=AppsProps.from_values(variable_inputs(self, APPS_VARIABLES)))
             descriptions = APPS_OUTPUTS
             providers = ("kubernetes",)
         else:

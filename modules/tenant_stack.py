@@ -11,6 +11,7 @@ from cdktf_cdktf_provider_aws.provider import AwsProvider
 from constructs import Construct
 
 from modules.tenant_infra import TenantInfra
+from modules.tenant_props import InfraProps
 from tenantform.module_schema import infra_inputs
 from tenantform.platform_config import PlatformConfig
 from tenantform.roots import escape
@@ -24,7 +25,7 @@ class TenantStack(TerraformStack):
         super().__init__(scope, stack_id)
         AwsProvider(self, "aws", region=platform.region)
         # Literal inputs are data: escaped like a root's (`${`, `%{`, keys included)
-        self.infra = TenantInfra(self, "tenant", inputs=escape(infra_inputs(tenant, platform, platform_refs=False)),
-                                 ignore_emulator_drift=config.emulator)
+        props = InfraProps.from_values(escape(infra_inputs(tenant, platform, platform_refs=False)))
+        self.infra = TenantInfra(self, "tenant", props=props, ignore_emulator_drift=config.emulator)
         for name, value in self.infra.outputs().items():
             TerraformOutput(self, name, value=value)

@@ -18,8 +18,8 @@ from pathlib import Path
 import pytest
 
 REPO = Path(__file__).resolve().parent.parent
-PROJECT_FILES = ("main.py", "cdktf.json", "invoke.yaml", "platform.toml", "pyproject.toml")
-PROJECT_DIRS = ("modules", "tenantform", "tasks", "services")
+PROJECT_FILES = ("main.py", "tasks.py", "cdktf.json", "invoke.yaml", "platform.toml", "pyproject.toml")
+PROJECT_DIRS = ("modules", "tenantform", "services")
 os.environ.setdefault("JSII_SILENCE_WARNING_END_OF_LIFE_NODE_VERSION", "20")
 
 

@@ -96,7 +96,7 @@ def test_commands_of_the_docs_pages_are_extracted_too() -> None:
 
 PARSE_ONLY = textwrap.dedent("""
     import contextlib, io, json, sys
-    from tasks._program import TasksProgram
+    from tenantform.cli._program import TasksProgram
 
     class ParseOnly(TasksProgram):
         def execute(self):
@@ -160,7 +160,7 @@ def test_a_new_parameter_of_any_task_works_without_touching_the_mechanism() -> N
     from invoke import Collection, Program, task
     from invoke.parser import Parser
 
-    from tasks._program import install, keyword_argv
+    from tenantform.cli._program import install, keyword_argv
 
     @task(positional=["tenant"])  # even a positional declaration (old style) does not get in the way
     def offboard(c, tenant=None, skip_backup=False, report_file=None, allow_destroy=False):  # noqa: ANN001, ANN202, ARG001

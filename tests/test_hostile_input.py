@@ -19,7 +19,7 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 from invoke.exceptions import Exit
 
 from tasks import ns
-from tasks._program import keyword_argv
+from tenantform.cli._program import keyword_argv
 from tenantform import workflows
 from tenantform.names import APPS, INFRA, tenant_names
 from tenantform.platform_config import PlatformConfig

@@ -1,4 +1,4 @@
-"""The `tfc` target against the HCP Terraform API stand-in (tests/tfc_standin.py).
+"""The `tfc` target against the HCP Terraform API stand-in (tests/tfc_standin/).
 
 Every SDK call goes over HTTP to the stand-in; the tests check the requests we send, the
 uploaded tarball and our handling of each run outcome. No live organization is involved.

@@ -2,7 +2,7 @@
 
 One project copy and one stand-in per module: the platform and the tenant module are
 synthesised once (CDKTF child processes), every later command only renders roots and talks to
-the stand-in. The stand-in runs no terraform (tests/tfc_standin.py); what is checked is what we
+the stand-in. The stand-in runs no terraform (tests/tfc_standin/); what is checked is what we
 send (workspaces, tags, uploads, runs, applies) and how each outcome reaches the person.
 """
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from invoke import Context, task
 
-from tasks._cli import confirmer, console, settings
+from tenantform.cli._cli import confirmer, console, settings
 from tenantform.local import LocalAws
 
 

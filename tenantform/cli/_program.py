@@ -30,7 +30,14 @@ from tenantform.errors import TenantformError
 
 TRUE_WORDS = ("true", "yes", "on", "1")
 FALSE_WORDS = ("false", "no", "off", "0")
-PROJECT_DIR = Path(__file__).resolve().parent.parent
+# The project: the directory of the tasks.py invoke loaded (install() records it; a copied project
+# may run this package from another checkout). Until then, the checkout holding this package.
+_project_dir = Path(__file__).resolve().parents[2]
+
+
+def project_dir() -> Path:
+    """The project directory: where the collection root (tasks.py) that invoke loaded lives."""
+    return _project_dir
 
 
 def _arguments(context: ParserContext) -> str:
@@ -125,7 +132,7 @@ def keyword_argv(tokens: Iterable[str], contexts: Iterable[ParserContext], initi
 
 def crash_log(exc: BaseException) -> Path:
     """Write the traceback of an unexpected exception under .tenantform/logs/; return the path."""
-    logs = PROJECT_DIR / ".tenantform" / "logs"
+    logs = project_dir() / ".tenantform" / "logs"
     stamp = _dt.datetime.now(_dt.timezone.utc).strftime("%Y%m%dT%H%M%S%f")
     try:
         logs.mkdir(parents=True, exist_ok=True)
@@ -195,13 +202,17 @@ class TasksProgram(Program):
             raise Exit(describe_failure(exc, crash_log(exc)), code=1) from None
 
 
-def install(collection: Collection) -> None:
+def install(collection: Collection, *, project: Path | None = None) -> None:
     """Long flags only for every task of `collection`, and make the running `invoke` program a
-    TasksProgram (no-op when tasks are imported otherwise).
+    TasksProgram (no-op when tasks are imported otherwise). `project`: the project directory
+    (tasks.py passes its own directory).
 
     No short flags: a value such as `name=-t` or `tenant=-acme` must stay a value, never become
     another argument's `-t`/`-a` (invoke reads a known flag before a pending value).
     """
+    global _project_dir
+    if project is not None:
+        _project_dir = project.resolve()
     for name in collection.task_names:
         collection[name].auto_shortflags = False
         collection[name].positional = []  # every argument is a key=value word or a flag, none positional

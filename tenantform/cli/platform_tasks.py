@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from invoke import Context, task
 
-from tasks._cli import confirmer, console, project, run, say
 from tenantform import workflows
+from tenantform.cli._cli import confirmer, console, project, run, say
 
 
 def _print_outputs(outcome: workflows.LayerOutcome) -> None:

@@ -6,9 +6,9 @@ from invoke import Context, task
 from invoke.exceptions import Exit
 from rich.table import Table
 
-from tasks._cli import console, project, run, say
-from tasks._program import usage_error
 from tenantform import checks
+from tenantform.cli._cli import console, project, run, say
+from tenantform.cli._program import usage_error
 
 
 @task(help={"only": f"comma-separated subset of {', '.join(checks.TOOLS)} (default: all)",

@@ -5,7 +5,7 @@ from __future__ import annotations
 from invoke import Context, task
 from invoke.exceptions import Exit
 
-from tasks._cli import console, run, settings
+from tenantform.cli._cli import console, run, settings
 from tenantform.errors import TenantformError
 
 _MARKS = {"ok": "[green]ok  [/green]", "warn": "[yellow]warn[/yellow]", "fail": "[red]FAIL[/red]",

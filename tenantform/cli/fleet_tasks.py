@@ -20,8 +20,8 @@ from invoke.exceptions import Exit
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from tasks._cli import confirmer, console, err, plural, project, run
 from tenantform import fleet, ledger
+from tenantform.cli._cli import confirmer, console, err, plural, project, run
 from tenantform.fleet import Mode, Outcome, RunReport, Selection, WorkspaceResult
 from tenantform.project import Project
 

@@ -1,4 +1,4 @@
-"""Command-line plumbing shared by the task modules: settings, output (arguments: tasks/_program.py)."""
+"""Command-line plumbing shared by the task modules: settings, output (arguments: _program.py)."""
 
 from __future__ import annotations
 
@@ -12,11 +12,11 @@ from invoke.exceptions import Exit
 from rich.console import Console
 
 from tenantform import progress
+from tenantform.cli._program import project_dir
 from tenantform.errors import InvalidInput, TenantformError
 from tenantform.project import Project
 from tenantform.targets import Settings
 
-PROJECT_DIR = Path(__file__).resolve().parent.parent
 # Off a terminal (a pipe, a CI log) rich would assume 80 columns and wrap table cells inside workspace
 # names and log paths: there, lines are as long as they need to be (COLUMNS, when set, still rules).
 _WIDTH = None if sys.stdout.isatty() or os.environ.get("COLUMNS") else 1000
@@ -33,7 +33,7 @@ def settings(c: Context, **overrides: Any) -> Settings:
     data = dict(c.config.get("tenantform", {}) or {})
     data.update({k: v for k, v in overrides.items() if v not in (None, "")})
     try:
-        return Settings.from_mapping(data, project_dir=PROJECT_DIR)
+        return Settings.from_mapping(data, project_dir=project_dir())
     except TenantformError as exc:
         raise Exit(f"error: {exc}", code=2) from None
 

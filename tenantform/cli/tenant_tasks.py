@@ -1,4 +1,7 @@
-"""tenantform tasks. Thin: parse arguments, call the library (tenantform/), print the result.
+"""The tenant tasks (onboard, update, offboard, tenants) and synth, bootstrap: the root of the collection.
+
+Thin: parse arguments, call the orchestration (tenantform/), print the result. tasks.py assembles
+this module's TASKS and the namespaced task modules of this package into invoke's collection.
 
     invoke onboard tenant=acme            # also: invoke onboard --tenant acme --tier premium
     invoke --list                         # every task, with a one-line description
@@ -6,14 +9,13 @@
 
 from __future__ import annotations
 
-from invoke import Collection, Context, task
+from invoke import Context, task
 from invoke.exceptions import Exit
 from rich.table import Table
 
-from tasks._cli import confirmer, console, err, plural, project, run, say
-from tasks._program import install, usage_error
 from tenantform import workflows
-from tenantform.targets import Settings
+from tenantform.cli._cli import confirmer, console, err, plural, project, run, say
+from tenantform.cli._program import usage_error
 from tenantform.workflows import Report
 
 TENANT_HELP = {
@@ -147,14 +149,5 @@ def bootstrap(c: Context, target=None):  # noqa: ANN001
         console.print(f"  not applied on this target: {skipped}")
 
 
-ns = Collection(onboard, update, offboard, tenants, synth, bootstrap)
-
-from tasks import check_tasks, fleet_tasks, local_tasks, platform_tasks, tfc_tasks  # noqa: E402
-
-ns.add_collection(Collection.from_module(local_tasks, name="local"))
-ns.add_collection(Collection.from_module(platform_tasks, name="platform"))
-ns.add_collection(Collection.from_module(fleet_tasks, name="fleet"))
-ns.add_collection(Collection.from_module(tfc_tasks, name="tfc"))
-ns.add_task(check_tasks.check)
-ns.configure({"tenantform": Settings.config_defaults()})
-install(ns)
+# The root collection's own tasks (tasks.py adds the namespaced modules).
+TASKS = (onboard, update, offboard, tenants, synth, bootstrap)
