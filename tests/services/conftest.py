@@ -15,8 +15,9 @@ import pytest
 from fastapi.testclient import TestClient
 from moto.server import ThreadedMotoServer
 
-from tests.services.support import (ORDER_SCHEMA, PLATFORM, PRODUCT_SCHEMA, SERVICES, TENANTS, free_port,
-                                    service_environ, table_items, table_name)
+from tests.services.support import (CATALOGUE_SCHEMA, ORDER_SCHEMA, PLATFORM, POOLED_ORDER_SCHEMA, POOLED_ORDER_TABLE,
+                                    PRODUCT_SCHEMA, SERVICES, TENANTS, free_port, service_environ, table_items,
+                                    table_name)
 
 @pytest.fixture(scope="session")
 def moto_endpoint() -> Iterator[str]:
@@ -39,6 +40,8 @@ def aws() -> boto3.session.Session:
 def dynamodb(aws, moto_endpoint):
     resource = aws.resource("dynamodb", endpoint_url=moto_endpoint)
     resource.create_table(TableName=PLATFORM.product_table_name, BillingMode="PAY_PER_REQUEST", **PRODUCT_SCHEMA)
+    resource.create_table(TableName=PLATFORM.catalogue_table_name, BillingMode="PAY_PER_REQUEST", **CATALOGUE_SCHEMA)
+    resource.create_table(TableName=POOLED_ORDER_TABLE, BillingMode="PAY_PER_REQUEST", **POOLED_ORDER_SCHEMA)
     for tenant in TENANTS:
         resource.create_table(TableName=table_name("order", tenant), BillingMode="PAY_PER_REQUEST", **ORDER_SCHEMA)
     return resource
@@ -46,7 +49,8 @@ def dynamodb(aws, moto_endpoint):
 
 @pytest.fixture(autouse=True)
 def empty_tables(dynamodb) -> None:
-    for name in {table_name(s, t) for s in SERVICES for t in TENANTS}:
+    names = {table_name(s, t) for s in SERVICES for t in TENANTS} | {PLATFORM.catalogue_table_name, POOLED_ORDER_TABLE}
+    for name in names:
         table = dynamodb.Table(name)
         keys = [k["AttributeName"] for k in table.key_schema]
         with table.batch_writer() as batch:
