@@ -24,7 +24,7 @@ import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Mapping, Protocol
+from typing import Annotated, Any, Mapping, Protocol
 
 import boto3
 from botocore.exceptions import BotoCoreError, ClientError

@@ -8,27 +8,20 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
 
 from services import common
 from services.tenancy import WRITE_SETTLE_SECONDS
-from tests.services.pool_support import POOL_TABLES, Wire, pool_environ, pool_path
+from tests.services.pool_support import POOL_TABLES, pool_path
 from tests.services.support import PLATFORM, SERVICES, VALID, headers, table_items, table_name, url
 
 MODELS = ("silo", "pool")
 
 
 @pytest.fixture
-def deployments(request, clients, moto_endpoint, dynamodb):
-    """model -> (service, tenant) -> (client, path of the collection, table name), and the wire of the pool."""
-    wire = Wire()
-    session = boto3.session.Session(aws_access_key_id="pod-role-key", aws_secret_access_key="testing",
-                                    region_name=PLATFORM.region)
-    wire.attach(session)
-    pool = {s: TestClient(SERVICES[s].create_app(environ=pool_environ(s, moto_endpoint), session=session))
-            for s in SERVICES}
+def deployments(clients, pool, wire):
+    """model -> (service, tenant) -> (client, path of the collection, table name), and the pool's wire."""
     return {
         "silo": {(s, t): (clients[(s, t)], url(s, t), table_name(s, t)) for s in SERVICES for t in ("acme", "globex")},
         "pool": {(s, t): (pool[s], pool_path(s, t), POOL_TABLES[s]) for s in SERVICES for t in ("acme", "globex")},

@@ -14,46 +14,13 @@ import itertools
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-import boto3
 import pytest
 from fastapi.testclient import TestClient
 
 from services import common
 from services.tenancy import REFRESH_MARGIN, SESSION_SECONDS, Endpoint, PoolTenancy
-from tests.services.pool_support import (ACCESS_ROLE, ACCESS_ROLE_ARN, POOL_TABLES, Wire, pool_environ, pool_path,
-                                         tag_of)
+from tests.services.pool_support import ACCESS_ROLE_ARN, POOL_TABLES, pool_environ, pool_path, tag_of
 from tests.services.support import PLATFORM, SERVICES, VALID, headers, service_environ, table_items
-
-TRUST = ('{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["sts:AssumeRole", "sts:TagSession"],'
-         ' "Principal": {"AWS": "arn:aws:iam::123456789012:role/tenantform-pool-service"}}]}')
-
-
-@pytest.fixture(scope="session")
-def access_role(aws, moto_endpoint) -> str:
-    aws.client("iam", endpoint_url=moto_endpoint).create_role(RoleName=ACCESS_ROLE, AssumeRolePolicyDocument=TRUST)
-    return ACCESS_ROLE_ARN
-
-
-@pytest.fixture
-def wire() -> Wire:
-    return Wire()
-
-
-@pytest.fixture
-def pool_session(wire) -> boto3.session.Session:
-    """The pod's own (IRSA) identity, observed on the wire."""
-    session = boto3.session.Session(aws_access_key_id="pod-role-key", aws_secret_access_key="testing",
-                                    region_name=PLATFORM.region)
-    wire.attach(session)
-    return session
-
-
-@pytest.fixture
-def pool(pool_session, moto_endpoint, dynamodb, access_role) -> dict[str, TestClient]:
-    """service -> a fresh pool deployment of it (its own credential cache)."""
-    return {service: TestClient(SERVICES[service].create_app(environ=pool_environ(service, moto_endpoint),
-                                                             session=pool_session)) for service in SERVICES}
-
 
 def crud_round(client: TestClient, service: str, tenant: str) -> str:
     """list, create, read, replace, list, the way a tenant uses the service; the new id."""
