@@ -1,11 +1,17 @@
-"""What the product and order services share: settings from the apps layer's environment, the
-gateway's tenant headers, the table, the CRUD routes and the app factory.
+"""What the product and order services share: settings from the deployment's environment, the
+gateway's tenant headers, the write freeze, the CRUD routes and the app factory.
 
 Who the caller is comes from two headers that only the API gateway sets (its authorizer
 verified the tenant's token; the ingress is reachable only through the gateway):
-`X-Tenant-Id` and `X-Tenant-Tier`. A deployment serves one tenant (`TENANT_ID`, set by the apps
-layer): a request is refused with 401 when a header is missing, repeated or not a known value,
-and with 403 when the header's tenant is not this deployment's or the path's tenant differs.
+`X-Tenant-Id` and `X-Tenant-Tier`. A request is refused with 401 when a header is missing,
+repeated or not a known value, and with 403 when the path's tenant is not the header's.
+
+Two deployment models (services/tenancy.py has the AWS side of each):
+- silo (`POOL` unset or `false`): a deployment serves one tenant (`TENANT_ID`, set by the apps
+  layer); a header tenant that is not the deployment's gets 403. Routes under `/silo/<tenant>/`
+  (the gateway's path since the pool exists) and, unchanged, `/<tenant>/`.
+- pool (`POOL=true`): a deployment serves every pooled tenant; routes under `/pool/<tenant>/`
+  only; each request's AWS calls use credentials assumed for the header's tenant.
 Nothing a caller sends (path, query, body) chooses a table or a partition: the table comes
 from the environment and the partition from the checked tenant.
 """
@@ -14,116 +20,114 @@ from the environment and the partition from the checked tenant.
 # and the body model of the CRUD routes is a closure variable that a string annotation cannot name.
 import logging
 import os
+import re
 import uuid
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Annotated, Any, Callable, Mapping, Protocol
+from typing import Annotated, Any, Mapping, Protocol
 
 import boto3
-from boto3.dynamodb.types import TypeDeserializer, TypeSerializer
 from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import APIRouter, Depends, FastAPI, HTTPException, Path, Query, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel
 
+from services.table import Page, Table
+from services.tenancy import (ROLE_ARN, WRITE_SETTLE_SECONDS, CredentialError, Endpoint, PoolTenancy, SiloTenancy,
+                              Tenancy, TenantData)
+
+__all__ = ["Page", "Table", "TenantData"]  # the service modules' names for them
+
 TENANT_HEADER = "X-Tenant-Id"
 TIER_HEADER = "X-Tenant-Tier"
 TIERS = ("basic", "standard", "premium", "platinum")  # tenantform.tiers.Tier (a test checks it)
 TENANT_ENV = "TENANT_ID"
+POOL_ENV = "POOL"  # "true": this deployment serves every pooled tenant
+ROLE_ENV = "TENANT_ACCESS_ROLE_ARN"  # pool only: the role assumed per request, tagged with the tenant
+CATALOGUE_ENV = "CATALOGUE_TABLE"  # the platform's tenant catalogue: the write freeze lives there
 REGION_ENVS = ("AWS_REGION", "AWS_DEFAULT_REGION")  # injected by EKS's IRSA webhook
 ENDPOINT_ENV = "AWS_ENDPOINT_URL"  # a local emulator; unset in the cluster
 LIVENESS_PATH = "/healthz"
 READINESS_PATH = "/readyz"
+POOL_PREFIX, SILO_PREFIX = "/pool", "/silo"  # the gateway's first path segment: the catalogue's `deployment`
+# A tenant id as tenantform validates it (a DNS label): the pool's header must be one, since it
+# becomes an STS session tag and a session name.
+TENANT_PATTERN = re.compile(r"[a-z0-9](?:[a-z0-9-]{0,30}[a-z0-9])?")
 # Item ids are generated here (uuid4); a path or cursor id must look like one.
 ID_PATTERN = r"^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$"
 MAX_PAGE = 100
 TEXT_PATTERN = r"^[^\x00-\x1f\x7f]*$"  # printable: no control characters, no newline
+# A key no generated id can take (ids are uuid4): the readiness probe's GetItem finds nothing.
+PROBE_ID = "readiness-probe"
+# The pool's readiness probe assumes the tenant-access role for this tag: no tenant id can take it
+# (an underscore is not in a DNS label), so the probe reads nobody's partition.
+PROBE_TENANT = "_readiness"
+RETRY_AFTER_SECONDS = WRITE_SETTLE_SECONDS
 
 log = logging.getLogger("services")
 
 
 class ConfigurationError(RuntimeError):
-    """The environment the apps layer sets is incomplete: the process must not start."""
+    """The environment the deployment sets is incomplete: the process must not start."""
 
 
 @dataclass(frozen=True, kw_only=True)
 class Settings:
-    tenant_id: str
+    pool: bool
+    tenant_id: str | None  # silo only
+    role_arn: str | None  # pool only
     table_name: str
+    catalogue_table: str
     region: str
     endpoint_url: str | None
 
     @classmethod
     def from_environ(cls, table_env: str, environ: Mapping[str, str]) -> "Settings":
+        def value_of(name: str) -> str:
+            value = environ.get(name, "")
+            if value != value.strip():
+                raise ConfigurationError(f"environment variable {name} has surrounding whitespace")
+            return value
+
         def required(*names: str) -> str:
             for name in names:
-                value = environ.get(name, "")
-                if value != value.strip():
-                    raise ConfigurationError(f"environment variable {name} has surrounding whitespace")
-                if value:
+                if value := value_of(name):
                     return value
             raise ConfigurationError(f"environment variable {' or '.join(names)} is not set")
 
-        return cls(tenant_id=required(TENANT_ENV), table_name=required(table_env),
-                   region=required(*REGION_ENVS), endpoint_url=environ.get(ENDPOINT_ENV) or None)
+        pool_flag = value_of(POOL_ENV)
+        if pool_flag not in ("", "true", "false"):
+            raise ConfigurationError(f"environment variable {POOL_ENV} must be true or false, not {pool_flag!r}")
+        pool = pool_flag == "true"
+        if pool:
+            if value_of(TENANT_ENV):
+                raise ConfigurationError(f"{TENANT_ENV} is set, but a pool deployment ({POOL_ENV}=true) serves "
+                                         "every pooled tenant")
+            role_arn, tenant_id = required(ROLE_ENV), None
+            if not ROLE_ARN.fullmatch(role_arn):
+                raise ConfigurationError(f"environment variable {ROLE_ENV} must be an IAM role ARN "
+                                         "(arn:aws:iam::<account>:role/<name>)")
+        else:
+            role_arn, tenant_id = None, required(TENANT_ENV)
+        return cls(pool=pool, tenant_id=tenant_id, role_arn=role_arn, table_name=required(table_env),
+                   catalogue_table=required(CATALOGUE_ENV), region=required(*REGION_ENVS),
+                   endpoint_url=environ.get(ENDPOINT_ENV) or None)
+
+    def tenancy(self, session: Any) -> Tenancy:
+        endpoint = Endpoint(self.region, self.endpoint_url)
+        if self.pool:
+            assert self.role_arn is not None
+            return PoolTenancy(session=session, endpoint=endpoint, role_arn=self.role_arn,
+                               table_name=self.table_name, catalogue_name=self.catalogue_table)
+        return SiloTenancy(session=session, endpoint=endpoint, table_name=self.table_name,
+                           catalogue_name=self.catalogue_table)
 
 
 @dataclass(frozen=True)
 class Caller:
     tenant_id: str
     tier: str
-
-
-# A page of items and the key to start the next one from (None after the last page).
-Page = tuple[list[dict[str, Any]], dict[str, Any] | None]
-
-
-class Table:
-    """The deployment's one table, over a boto3 client: clients are thread-safe (boto3 resources
-    are not), and FastAPI runs the handlers in a thread pool. Items are plain Python values."""
-
-    def __init__(self, client: Any, name: str) -> None:
-        self.client, self.name = client, name
-        self._to, self._from = TypeSerializer(), TypeDeserializer()
-
-    def _dynamo(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._to.serialize(v) for k, v in item.items()}
-
-    def _python(self, item: Mapping[str, Any]) -> dict[str, Any]:
-        return {k: self._from.deserialize(v) for k, v in item.items()}
-
-    def get(self, key: Mapping[str, str]) -> dict[str, Any] | None:
-        item = self.client.get_item(TableName=self.name, Key=self._dynamo(key), ConsistentRead=True).get("Item")
-        return self._python(item) if item else None
-
-    def put(self, item: Mapping[str, Any], *, id_field: str, exists: bool) -> None:
-        """Write `item` if its key is (exists=True) or is not (exists=False) already there."""
-        condition = "attribute_exists(#id)" if exists else "attribute_not_exists(#id)"
-        self.client.put_item(TableName=self.name, Item=self._dynamo(item), ConditionExpression=condition,
-                             ExpressionAttributeNames={"#id": id_field})
-
-    def delete(self, key: Mapping[str, str], *, id_field: str) -> None:
-        self.client.delete_item(TableName=self.name, Key=self._dynamo(key),
-                                ConditionExpression="attribute_exists(#id)", ExpressionAttributeNames={"#id": id_field})
-
-    def query(self, *, partition: tuple[str, str], limit: int, start: Mapping[str, str] | None) -> Page:
-        """One page of one partition (`partition` = key name, value): the pooled table's only read
-        of many items, which carries the partition key that `dynamodb:LeadingKeys` checks."""
-        return self._page(self.client.query, limit, start, KeyConditionExpression="#pk = :pk",
-                          ExpressionAttributeNames={"#pk": partition[0]},
-                          ExpressionAttributeValues={":pk": self._to.serialize(partition[1])})
-
-    def scan(self, *, limit: int, start: Mapping[str, str] | None) -> Page:
-        """One page of the whole table: for a tenant's own (silo) table only."""
-        return self._page(self.client.scan, limit, start)
-
-    def _page(self, call: Callable[..., Any], limit: int, start: Mapping[str, str] | None, **args: Any) -> Page:
-        if start:
-            args["ExclusiveStartKey"] = self._dynamo(start)
-        response = call(TableName=self.name, Limit=limit, **args)
-        last = response.get("LastEvaluatedKey")
-        return [self._python(i) for i in response["Items"]], self._python(last) if last else None
 
 
 class Store(Protocol):
@@ -145,12 +149,15 @@ def _one_header(request: Request, name: str) -> str:
 
 def caller(request: Request, tenant: str) -> Caller:
     """The checked caller of a `/{tenant}/...` route: 401 without the gateway's headers, 403 for
-    another tenant than this deployment's or the path's."""
+    another tenant than the path's or (silo) this deployment's."""
     tenant_id = _one_header(request, TENANT_HEADER)
     tier = _one_header(request, TIER_HEADER)
     if tier not in TIERS:
         raise HTTPException(401, f"{TIER_HEADER} must be one of {', '.join(TIERS)}")
-    if tenant_id != request.app.state.settings.tenant_id:
+    settings: Settings = request.app.state.settings
+    if settings.pool and not TENANT_PATTERN.fullmatch(tenant_id):
+        raise HTTPException(401, f"{TENANT_HEADER} must be a tenant id (lower-case letters, digits, '-')")
+    if not settings.pool and tenant_id != settings.tenant_id:
         raise HTTPException(403, "this service does not serve the caller's tenant")
     if tenant != tenant_id:
         raise HTTPException(403, "the path's tenant is not the caller's tenant")
@@ -158,6 +165,23 @@ def caller(request: Request, tenant: str) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(caller)]
+
+
+def tenant_data(request: Request, who: CallerDep) -> TenantData:
+    """The checked caller's tables (in pool mode: through credentials assumed for that tenant)."""
+    return request.app.state.tenancy.data(who.tenant_id)
+
+
+def writable(data: Annotated[TenantData, Depends(tenant_data)]) -> TenantData:
+    """The caller's tables for a write: 503 while the tenant is being moved (docs/services.md)."""
+    if data.frozen():
+        raise HTTPException(503, f"tenant {data.tenant_id} is being moved between deployments: writes are paused, "
+                                 "reads go on; retry later", headers={"Retry-After": str(RETRY_AFTER_SECONDS)})
+    return data
+
+
+DataDep = Annotated[TenantData, Depends(tenant_data)]
+WritableDep = Annotated[TenantData, Depends(writable)]
 ItemId = Annotated[str, Path(pattern=ID_PATTERN, description="an id this service generated")]
 
 
@@ -182,24 +206,23 @@ def crud_router(*, collection: str, body: type[BaseModel], store: Store) -> APIR
         return _plain({id_field: item[id_field], **{f: item[f] for f in fields if f in item}})
 
     @router.get("")
-    def list_items(request: Request, who: CallerDep,
-                   limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
+    def list_items(data: DataDep, limit: Annotated[int, Query(ge=1, le=MAX_PAGE)] = 20,
                    cursor: Annotated[str | None, Query(pattern=ID_PATTERN)] = None) -> dict[str, Any]:
-        items, last = store.page(request.app.state.table, who.tenant_id, limit, cursor)
+        items, last = store.page(data.table, data.tenant_id, limit, cursor)
         return {"items": [out(item) for item in items], "next": last[id_field] if last else None}
 
     @router.get("/{item_id}")
-    def get_item(request: Request, who: CallerDep, item_id: ItemId) -> dict[str, Any]:
-        found = request.app.state.table.get(store.key(who.tenant_id, item_id))
+    def get_item(data: DataDep, item_id: ItemId) -> dict[str, Any]:
+        found = data.table.get(store.key(data.tenant_id, item_id))
         if found is None:
             raise HTTPException(404, f"{id_field} not found")
         return out(found)
 
-    def write(request: Request, who: Caller, item_id: str, data: BaseModel, *, new: bool) -> dict[str, Any]:
+    def write(data: TenantData, item_id: str, values: BaseModel, *, new: bool) -> dict[str, Any]:
         """Create (the id must be free) or replace (the item must exist in the caller's partition)."""
-        item = {**data.model_dump(), **store.key(who.tenant_id, item_id)}
+        item = {**values.model_dump(), **store.key(data.tenant_id, item_id)}
         try:
-            request.app.state.table.put(item, id_field=id_field, exists=not new)
+            data.table.put(item, id_field=id_field, exists=not new)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise HTTPException(409 if new else 404, f"{id_field} {'exists' if new else 'not found'}") from None
@@ -207,18 +230,17 @@ def crud_router(*, collection: str, body: type[BaseModel], store: Store) -> APIR
         return out(item)
 
     @router.post("", status_code=201)
-    def create_item(request: Request, who: CallerDep, data: body) -> dict[str, Any]:  # type: ignore[valid-type]
-        return write(request, who, str(uuid.uuid4()), data, new=True)
+    def create_item(data: WritableDep, values: body) -> dict[str, Any]:  # type: ignore[valid-type]
+        return write(data, str(uuid.uuid4()), values, new=True)
 
     @router.put("/{item_id}")
-    def replace_item(request: Request, who: CallerDep, item_id: ItemId,
-                     data: body) -> dict[str, Any]:  # type: ignore[valid-type]
-        return write(request, who, item_id, data, new=False)
+    def replace_item(data: WritableDep, item_id: ItemId, values: body) -> dict[str, Any]:  # type: ignore[valid-type]
+        return write(data, item_id, values, new=False)
 
     @router.delete("/{item_id}", status_code=204)
-    def delete_item(request: Request, who: CallerDep, item_id: ItemId) -> None:
+    def delete_item(data: WritableDep, item_id: ItemId) -> None:
         try:
-            request.app.state.table.delete(store.key(who.tenant_id, item_id), id_field=id_field)
+            data.table.delete(store.key(data.tenant_id, item_id), id_field=id_field)
         except ClientError as error:
             if error.response["Error"]["Code"] == "ConditionalCheckFailedException":
                 raise HTTPException(404, f"{id_field} not found") from None
@@ -238,20 +260,19 @@ def _aws_error(request: Request, error: Exception) -> JSONResponse:
     return JSONResponse({"detail": "the data store is unavailable"}, status_code=503)
 
 
-def create_app(*, title: str, table_env: str, collection: str, body: type[BaseModel], store: Store,
-               probe: Callable[[Table, str], None], environ: Mapping[str, str] | None = None,
+def create_app(*, title: str, table_env: str, collection: str, body: type[BaseModel], silo_store: Store,
+               pool_store: Store, environ: Mapping[str, str] | None = None,
                session: boto3.session.Session | None = None) -> FastAPI:
-    """A service over one table. `probe(table, tenant_id)` is the readiness check: one cheap call
-    the tenant's IAM policy allows. `session` defaults to boto3's credential chain (IRSA)."""
+    """A service over one table, keyed by `silo_store` or (POOL=true) `pool_store`. `session`
+    defaults to boto3's credential chain (IRSA)."""
     settings = Settings.from_environ(table_env, os.environ if environ is None else environ)
-    session = session or boto3.session.Session()
+    store = pool_store if settings.pool else silo_store
     app = FastAPI(title=title, docs_url=None, redoc_url=None, openapi_url=None)
     app.state.settings = settings
-    app.state.table = Table(session.client("dynamodb", region_name=settings.region,
-                                           endpoint_url=settings.endpoint_url), settings.table_name)
+    app.state.tenancy = settings.tenancy(session or boto3.session.Session())
     app.add_exception_handler(RequestValidationError, _validation_error)
-    app.add_exception_handler(ClientError, _aws_error)
-    app.add_exception_handler(BotoCoreError, _aws_error)
+    for error in (ClientError, BotoCoreError, CredentialError):
+        app.add_exception_handler(error, _aws_error)
 
     @app.get(LIVENESS_PATH)
     def healthz() -> dict[str, str]:
@@ -259,12 +280,20 @@ def create_app(*, title: str, table_env: str, collection: str, body: type[BaseMo
 
     @app.get(READINESS_PATH)
     def readyz() -> JSONResponse:
+        """Ready when the calls a request makes work: (pool) assuming the tenant-access role, a
+        GetItem on the table and on the catalogue's freeze key, for a key no item has."""
+        tenant_id = PROBE_TENANT if settings.pool else settings.tenant_id
+        assert tenant_id is not None
         try:
-            probe(app.state.table, settings.tenant_id)
-        except (ClientError, BotoCoreError) as error:
+            data = app.state.tenancy.data(tenant_id)
+            data.table.get(store.key(tenant_id, PROBE_ID))
+            data.frozen()
+        except (ClientError, BotoCoreError, CredentialError) as error:
             log.warning("not ready: %s", error)
             return JSONResponse({"status": "unavailable", "table": settings.table_name}, status_code=503)
         return JSONResponse({"status": "ok", "table": settings.table_name})
 
-    app.include_router(crud_router(collection=collection, body=body, store=store))
+    router = crud_router(collection=collection, body=body, store=store)
+    for prefix in (POOL_PREFIX,) if settings.pool else (SILO_PREFIX, ""):
+        app.include_router(router, prefix=prefix)
     return app

@@ -21,7 +21,7 @@ import zipfile
 from dataclasses import dataclass
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from cryptography.hazmat.primitives import hashes, serialization
@@ -251,10 +251,49 @@ def test_own_token_on_own_path_is_allowed_with_own_key_and_context(world: World,
     response = call(world, monkeypatch, evt)
     assert effect(response, evt) == "Allow"
     assert response["usageIdentifierKey"] == me.api_key_value
-    assert response["context"] == {"tenant_id": tenant_id, "tier": TIERS[tenant_id]}
+    assert response["context"] == {"tenant_id": tenant_id, "tier": TIERS[tenant_id], "deployment": "silo"}
     assert response["principalId"] == decode_segment(me.access_token, 1)["sub"]
     other = world.tenants[GLOBEX if tenant_id == ACME else ACME]
     assert response["usageIdentifierKey"] != other.api_key_value
+
+
+@pytest.fixture
+def acme_deployment(world: World, local_project: Any) -> Iterator[Callable[[dict[str, Any] | None], None]]:
+    """Rewrites the `deployment` attribute of acme's catalogue entry (None: removes it), as a
+    tier change does; the entry is put back as it was afterwards."""
+    project = local_project.project()
+    ddb, table, key = project.target.client("dynamodb"), project.platform.catalogue_table_name, {"tenant_id": {"S": ACME}}
+    original = ddb.get_item(TableName=table, Key=key, ConsistentRead=True)["Item"]
+
+    def rewrite(value: dict[str, Any] | None) -> None:
+        item = {k: v for k, v in original.items() if k != "deployment"}
+        ddb.put_item(TableName=table, Item=item if value is None else {**item, "deployment": value})
+
+    try:
+        yield rewrite
+    finally:
+        ddb.put_item(TableName=table, Item=original)
+
+
+@pytest.mark.parametrize("stored,expected", [(None, "silo"), ({"S": "silo"}, "silo"), ({"S": "pool"}, "pool")])
+def test_context_carries_the_catalogues_deployment(world: World, monkeypatch: pytest.MonkeyPatch,
+                                                   acme_deployment: Callable[[dict[str, Any] | None], None],
+                                                   stored: dict[str, Any] | None, expected: str) -> None:
+    acme_deployment(stored)
+    evt = event(world, f"/{ACME}/products", bearer(world.tenants[ACME].access_token), method="POST")
+    response = call(world, monkeypatch, evt)
+    assert effect(response, evt) == "Allow"
+    assert response["context"] == {"tenant_id": ACME, "tier": TIERS[ACME], "deployment": expected}
+
+
+@pytest.mark.parametrize("stored", [{"S": "POOL"}, {"S": "mixed"}, {"S": ""}, {"S": "pool "}, {"N": "1"},
+                                    {"BOOL": True}])
+def test_an_unknown_deployment_is_denied(world: World, monkeypatch: pytest.MonkeyPatch,
+                                         acme_deployment: Callable[[dict[str, Any] | None], None],
+                                         stored: dict[str, Any]) -> None:
+    acme_deployment(stored)
+    evt = event(world, f"/{ACME}/orders", bearer(world.tenants[ACME].access_token))
+    assert_denied(call(world, monkeypatch, evt), evt)
 
 
 # -- denied -----------------------------------------------------------------------------------------------
@@ -373,7 +412,7 @@ def test_a_user_rewriting_its_tenant_attribute_changes_nothing(world: World, mon
     allowed = event(world, f"/{ACME}/orders", bearer(token))
     response = call(world, monkeypatch, allowed)
     assert effect(response, allowed) == "Allow"
-    assert response["context"] == {"tenant_id": ACME, "tier": TIERS[ACME]}
+    assert response["context"] == {"tenant_id": ACME, "tier": TIERS[ACME], "deployment": "silo"}
     denied = event(world, f"/{GLOBEX}/orders", bearer(token))
     assert_denied(call(world, monkeypatch, denied), denied)
 
@@ -461,7 +500,7 @@ def test_custom_tenant_claim_changes_nothing(world: World, monkeypatch: pytest.M
     evt = event(world, f"/{ACME}/orders", bearer(sign_rs256(own_key, {"alg": "RS256", "kid": "test-key"}, claims)))
     response = call(world, monkeypatch, evt, COGNITO_JWKS_ENDPOINT=jwks_server.endpoint)
     assert effect(response, evt) == "Allow"
-    assert response["context"] == {"tenant_id": ACME, "tier": TIERS[ACME]}
+    assert response["context"] == {"tenant_id": ACME, "tier": TIERS[ACME], "deployment": "silo"}
     assert response["usageIdentifierKey"] == world.tenants[ACME].api_key_value
     assert decide(world, monkeypatch, jwks_server, own_key, claims, path=f"/{GLOBEX}/orders") == "Deny"
 

@@ -8,6 +8,10 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 
+DEPLOYMENTS = ("pool", "silo")  # tenantform.tiers.Deployment; the gateway's first path segment
+DEFAULT_DEPLOYMENT = "silo"  # entries written before the pool existed have no `deployment`
+
+
 @dataclass(frozen=True)
 class TenantEntry:
     tenant_id: str
@@ -15,17 +19,21 @@ class TenantEntry:
     user_pool_id: str
     app_client_id: str
     api_key_id: str
+    deployment: str
+    """As stored: one of DEPLOYMENTS for a valid entry (the authorizer denies any other value)."""
 
 
 def entry_from_item(item: dict[str, Any]) -> TenantEntry | None:
-    """A catalogue item (DynamoDB JSON) as an entry; None when a field is missing or not a string."""
+    """A catalogue item (DynamoDB JSON) as an entry; None when a field is missing or not a string.
+    `deployment` is "silo" when absent; present, it is kept as written ("" when not a string)."""
     values = {}
     for name in ("tenant_id", "tier", "user_pool_id", "app_client_id", "api_key_id"):
         value = item.get(name, {}).get("S")
         if not isinstance(value, str) or not value:
             return None
         values[name] = value
-    return TenantEntry(**values)
+    deployment = item["deployment"].get("S") if "deployment" in item else DEFAULT_DEPLOYMENT
+    return TenantEntry(**values, deployment=deployment if isinstance(deployment, str) else "")
 
 
 @dataclass

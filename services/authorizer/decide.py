@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping
 import jwt
 from jwt.exceptions import PyJWTError
 
-from .catalogue import Catalogue, TenantEntry
+from .catalogue import DEPLOYMENTS, Catalogue, TenantEntry
 from .jwks import JwksCache
 from .rs256 import RS256
 
@@ -115,6 +115,8 @@ class Authorizer:
             raise Refused(f"tenant {tenant_id!r} is not in the catalogue")
         if entry.user_pool_id != pool_id:
             raise Refused(f"token issued by pool {pool_id}, not by tenant {tenant_id!r}'s pool")
+        if entry.deployment not in DEPLOYMENTS:
+            raise Refused(f"tenant {tenant_id!r} has deployment {entry.deployment!r}, not one of {DEPLOYMENTS}")
 
         key = self.jwks.key(pool_id, kid)
         if key is None:

@@ -2,7 +2,9 @@
 
 Allow: a policy for exactly the requested `methodArn`, the tenant's API key value as
 `usageIdentifierKey` (the API's `api_key_source` is AUTHORIZER, so the tier's usage plan throttles),
-and the context `{tenant_id, tier}` that the gateway forwards as X-Tenant-Id / X-Tenant-Tier.
+and the context `{tenant_id, tier, deployment}`: the gateway forwards the first two as X-Tenant-Id /
+X-Tenant-Tier and routes by the third (`http://<nlb>/{deployment}/{proxy}`: "pool" to the pool
+services, "silo" to the tenant's own; the catalogue entry's `deployment`, "silo" when absent).
 Everything else: an explicit Deny for the `methodArn` (API Gateway answers 403), never an error
 that would reveal why.
 
@@ -63,7 +65,8 @@ def respond(authorizer: Authorizer, event: Mapping[str, Any]) -> dict[str, Any]:
     LOG.info(json.dumps({"decision": "allow", "tenant_id": allowed.entry.tenant_id, "path": event.get("path")}))
     response = policy("Allow", method_arn, allowed.subject)
     response["usageIdentifierKey"] = allowed.api_key
-    response["context"] = {"tenant_id": allowed.entry.tenant_id, "tier": allowed.entry.tier}
+    response["context"] = {"tenant_id": allowed.entry.tenant_id, "tier": allowed.entry.tier,
+                           "deployment": allowed.entry.deployment}
     return response
 
 

@@ -1,6 +1,7 @@
-"""The order service: a tenant's orders in its own (silo) `Order-<tenant>` table, whose name the
-apps layer sets in ORDER_TABLE_NAME (partition key `order_id`). Nothing in a request names a
-table: the deployment's table is the only one this process touches.
+"""The order service. Silo: a tenant's orders in its own `Order-<tenant>` table (partition key
+`order_id`). Pool: every pooled tenant's orders in the pooled order table, keyed `(tenant_id,
+order_id)`, always in the caller's partition (Query, never Scan, so `dynamodb:LeadingKeys`
+applies). ORDER_TABLE_NAME names the table; nothing in a request does.
 
 Run: `uvicorn --factory services.order.app:create_app` (environment: see services/common.py).
 """
@@ -18,7 +19,7 @@ TABLE_ENV = "ORDER_TABLE_NAME"
 COLLECTION = "orders"
 PARTITION_KEY = "order_id"
 ID_FIELD = PARTITION_KEY
-PROBE_ID = "readiness-probe"  # no generated id (uuid4) takes it
+POOLED_PARTITION_KEY, POOLED_SORT_KEY = "tenant_id", "order_id"  # the pooled order table's key
 
 
 class OrderLine(BaseModel):
@@ -36,6 +37,8 @@ class OrderIn(BaseModel):
 
 
 class OrderStore:
+    """The silo table: the tenant's own."""
+
     id_field = ID_FIELD
 
     def key(self, tenant_id: str, item_id: str) -> dict[str, str]:
@@ -46,10 +49,20 @@ class OrderStore:
         return table.scan(limit=limit, start=self.key(tenant_id, cursor) if cursor else None)
 
 
-def probe(table: common.Table, tenant_id: str) -> None:
-    table.get(OrderStore().key(tenant_id, PROBE_ID))
+class PooledOrderStore:
+    """The pooled table: the caller's partition only."""
+
+    id_field = ID_FIELD
+
+    def key(self, tenant_id: str, item_id: str) -> dict[str, str]:
+        return {POOLED_PARTITION_KEY: tenant_id, POOLED_SORT_KEY: item_id}
+
+    def page(self, table: common.Table, tenant_id: str, limit: int, cursor: str | None) -> common.Page:
+        start = self.key(tenant_id, cursor) if cursor else None
+        return table.query(partition=(POOLED_PARTITION_KEY, tenant_id), limit=limit, start=start)
 
 
 def create_app(environ: Mapping[str, str] | None = None, session: Any = None) -> FastAPI:
     return common.create_app(title="order", table_env=TABLE_ENV, collection=COLLECTION, body=OrderIn,
-                             store=OrderStore(), probe=probe, environ=environ, session=session)
+                             silo_store=OrderStore(), pool_store=PooledOrderStore(), environ=environ,
+                             session=session)

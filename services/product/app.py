@@ -1,6 +1,7 @@
 """The product service: a tenant's products in the pooled Product table, always in the tenant's
-own partition (partition key `tenant_id`, sort key `product_id`). Every call carries the
-partition key, so the tenant role's `dynamodb:LeadingKeys` condition applies; no Scan.
+own partition (partition key `tenant_id`, sort key `product_id`), in both deployment models.
+Every call carries the partition key, so the role's `dynamodb:LeadingKeys` condition applies
+(silo: the tenant's IRSA role; pool: the tenant-access role assumed for the tenant); no Scan.
 
 Run: `uvicorn --factory services.product.app:create_app` (environment: see services/common.py).
 """
@@ -19,8 +20,6 @@ COLLECTION = "products"
 PARTITION_KEY = "tenant_id"
 SORT_KEY = "product_id"
 ID_FIELD = SORT_KEY
-# A key no generated id can take (ids are uuid4): the readiness probe's GetItem finds nothing.
-PROBE_ID = "readiness-probe"
 
 
 class ProductIn(BaseModel):
@@ -42,10 +41,6 @@ class ProductStore:
         return table.query(partition=(PARTITION_KEY, tenant_id), limit=limit, start=start)
 
 
-def probe(table: common.Table, tenant_id: str) -> None:
-    table.get(ProductStore().key(tenant_id, PROBE_ID))
-
-
 def create_app(environ: Mapping[str, str] | None = None, session: Any = None) -> FastAPI:
     return common.create_app(title="product", table_env=TABLE_ENV, collection=COLLECTION, body=ProductIn,
-                             store=ProductStore(), probe=probe, environ=environ, session=session)
+                             silo_store=ProductStore(), pool_store=ProductStore(), environ=environ, session=session)

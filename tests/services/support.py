@@ -57,6 +57,15 @@ def synthesised_key_schema(path: Path, construct_id: str) -> dict[str, Any]:
 
 
 PRODUCT_SCHEMA = synthesised_key_schema(REPO / "modules/platform/data.py", "product_table")
+CATALOGUE_SCHEMA = synthesised_key_schema(REPO / "modules/platform/data.py", "catalogue_table")
+# The pooled order table as issue 14's contract fixes it (platform.toml `pooled_order_table_name`,
+# default "Order"; hash key tenant_id, range key order_id, both strings). Its construct is built in
+# modules/platform (issue 14a); once it is there, parse it like the tables above.
+POOLED_ORDER_TABLE = "Order"
+POOLED_ORDER_SCHEMA = {"KeySchema": [{"AttributeName": "tenant_id", "KeyType": "HASH"},
+                                     {"AttributeName": "order_id", "KeyType": "RANGE"}],
+                       "AttributeDefinitions": [{"AttributeName": "tenant_id", "AttributeType": "S"},
+                                                {"AttributeName": "order_id", "AttributeType": "S"}]}
 ORDER_SCHEMA = synthesised_key_schema(REPO / "modules/tenant_infra.py", "order_table")
 
 
@@ -83,7 +92,8 @@ def table_items(dynamodb, name: str) -> list[dict[str, Any]]:
 
 def service_environ(service: str, tenant: str, endpoint: str, **overrides: str) -> dict[str, str]:
     return {"TENANT_ID": tenant, SERVICES[service].TABLE_ENV: table_name(service, tenant),
-            "AWS_REGION": PLATFORM.region, "AWS_ENDPOINT_URL": endpoint, **overrides}
+            "CATALOGUE_TABLE": PLATFORM.catalogue_table_name, "AWS_REGION": PLATFORM.region,
+            "AWS_ENDPOINT_URL": endpoint, **overrides}
 
 
 VALID = {

@@ -25,6 +25,7 @@ import pytest
 from services import common
 from tenantform.contract import platform_output_names
 from tenantform.module_schema import DEFAULT_IMAGE_TAG
+from tests.services.pool_support import pool_environ, pool_path
 from tests.services.support import (ORDER_SCHEMA, PATHS, PRODUCT_SCHEMA, REPO, SERVICES, free_port, headers,
                                     module_constants, service_environ)
 
@@ -70,16 +71,24 @@ def test_image_runs_as_the_apps_layer_expects(service) -> None:
 
 @pytest.mark.parametrize("service", SERVICES)
 def test_image_copies_every_module_it_imports(service) -> None:
+    """Every `services.*` module the service's files import, followed transitively, is copied."""
     copied = {source for line in copy_sources(service) for source in line}
-    needed = {"services/__init__.py", "services/common.py",
-              *(str(p.relative_to(REPO)) for p in (REPO / "services" / service).glob("*.py"))}
-    assert needed <= copied, needed - copied
-    for path in needed:
+    needed = {"services/__init__.py", *(str(p.relative_to(REPO)) for p in (REPO / "services" / service).glob("*.py"))}
+    todo = sorted(needed)
+    while todo:
+        path = todo.pop()
         for node in ast.walk(ast.parse((REPO / path).read_text())):
             names = [a.name for a in node.names] if isinstance(node, ast.Import) else (
-                [node.module] if isinstance(node, ast.ImportFrom) and node.module else [])
+                [node.module, *(f"{node.module}.{a.name}" for a in node.names)]
+                if isinstance(node, ast.ImportFrom) and node.module else [])
             for name in names:
                 assert name.split(".")[0] in ALLOWED_IMPORTS, (path, name)
+                module = REPO / (name.replace(".", "/") + ".py")
+                if name.startswith("services.") and module.is_file() and str(module.relative_to(REPO)) not in needed:
+                    needed.add(str(module.relative_to(REPO)))
+                    todo.append(str(module.relative_to(REPO)))
+    assert {"services/common.py", "services/tenancy.py", "services/table.py"} <= needed  # the walk followed them
+    assert needed <= copied, needed - copied
 
 
 @pytest.mark.parametrize("service", SERVICES)
@@ -152,11 +161,12 @@ def test_documented_build_instructions() -> None:
     assert "get-login-password" in section
 
 
+@pytest.mark.parametrize("model", ["silo", "pool"])
 @pytest.mark.parametrize("service", SERVICES)
-def test_image_command_serves_from_the_copied_files(service, tmp_path, moto_endpoint, dynamodb) -> None:
+def test_image_command_serves_from_the_copied_files(service, model, tmp_path, moto_endpoint, dynamodb) -> None:
     """The Dockerfile's CMD, run from a directory holding only the files its COPY lines put in
-    /app, with the environment the apps layer sets, serves the probes and a tenant's route
-    (uvicorn as a real process; the image itself is not built here)."""
+    /app, with the environment the apps layer (silo) or the platform's pool sets, serves the probes
+    and a tenant's route (uvicorn as a real process; the image itself is not built here)."""
     app_dir = tmp_path / "app"
     for line in re.findall(r"^COPY (?!--from)(.+)$", dockerfile(service), re.M):
         *sources, destination = line.split()
@@ -172,7 +182,8 @@ def test_image_command_serves_from_the_copied_files(service, tmp_path, moto_endp
     image_env = dict(pair.split("=", 1) for line in final_stage(service)["ENV"] for pair in line.split())
     environ = {**{k: v for k, v in image_env.items() if k != "PATH"}, "PATH": os.environ["PATH"],
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-               **service_environ(service, "acme", moto_endpoint)}
+               **(service_environ(service, "acme", moto_endpoint) if model == "silo"
+                  else pool_environ(service, moto_endpoint))}
     log = tmp_path / "uvicorn.log"
     with log.open("w") as output:
         process = subprocess.Popen([sys.executable, "-m", *command], cwd=app_dir, env=environ,
@@ -181,7 +192,8 @@ def test_image_command_serves_from_the_copied_files(service, tmp_path, moto_endp
         base = f"http://127.0.0.1:{port}"
         assert wait_for(f"{base}{common.LIVENESS_PATH}", process, log) == 200
         assert wait_for(f"{base}{common.READINESS_PATH}", process, log) == 200
-        request = urllib.request.Request(f"{base}/acme/{PATHS[service]}", headers=headers("acme"))
+        route = f"/acme/{PATHS[service]}" if model == "silo" else pool_path(service, "acme")
+        request = urllib.request.Request(f"{base}{route}", headers=headers("acme"))
         with urllib.request.urlopen(request, timeout=5) as response:
             assert json.load(response) == {"items": [], "next": None}
     finally:

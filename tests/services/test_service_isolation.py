@@ -24,11 +24,14 @@ def seed(clients, service: str, tenant: str) -> list[dict]:
     return created
 
 
-def attempts(service: str, globex_ids: list[str], acme_id: str) -> list[tuple[str, str, dict, object]]:
-    """(method, path, query, body) that a caller authenticated as acme might try."""
+def attempts(service: str, globex_ids: list[str], acme_id: str, prefix: str = "",
+             tables: tuple[str, ...] | None = None) -> list[tuple[str, str, dict, object]]:
+    """(method, path, query, body) that a caller authenticated as acme might try; `prefix` is the
+    deployment's route prefix ("" or "/pool"), `tables` the table names worth smuggling."""
     collection, body = PATHS[service], VALID[service]
-    query_tricks = [{}, {"tenant": "globex"}, {"tenant_id": "globex"}, {"TableName": table_name(service, "globex")},
-                    {"table": table_name(service, "globex")}, {"X-Tenant-Id": "globex"}]
+    tables = tables or (table_name(service, "globex"),)
+    query_tricks = [{}, {"tenant": "globex"}, {"tenant_id": "globex"}, {"X-Tenant-Id": "globex"},
+                    *({"TableName": t} for t in tables), *({"table": t} for t in tables)]
     tries = []
     for globex_id in globex_ids:
         tries += [("GET", f"/acme/{collection}", {"cursor": globex_id}, None)]
@@ -43,10 +46,10 @@ def attempts(service: str, globex_ids: list[str], acme_id: str) -> list[tuple[st
                  f"/acme/{collection}/{acme_id}/../{globex_ids[0]}"):
         tries += [("GET", path, {}, None), ("POST", path, {}, body)]
     smuggled = [{**body, "tenant_id": "globex"}, {**body, SERVICES[service].ID_FIELD: globex_ids[0]},
-                {**body, "TableName": table_name(service, "globex")}]
+                *({**body, "TableName": t} for t in tables)]
     tries += [("POST", f"/acme/{collection}", {}, b) for b in smuggled]
     tries += [("PUT", f"/acme/{collection}/{acme_id}", {}, b) for b in smuggled]
-    return tries
+    return [(method, prefix + path, query, payload) for method, path, query, payload in tries]
 
 
 @pytest.mark.parametrize("service", SERVICES)
