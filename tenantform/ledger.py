@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tenantform.atomic import write_atomic
+
 if TYPE_CHECKING:
     from tenantform.fleet import RunReport, WorkspaceResult
 
@@ -174,10 +176,7 @@ def write(report: RunReport, *, report_file: str | None, summary_file: str | Non
     written = []
     if report_file:
         path = Path(report_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(report_document(report), indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(report_document(report), indent=1) + "\n")
         written.append(str(path))
     target = summary_file or env.get("GITHUB_STEP_SUMMARY")
     if target:

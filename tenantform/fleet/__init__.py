@@ -33,8 +33,8 @@ when a workspace that must run needs the current module version and it was never
 
 from tenantform.fleet.detection import Versions, Work, change_reason, detect, root_text_and_fingerprint
 from tenantform.fleet.events import drifted_resources
-from tenantform.fleet.files import FLEET_DIR, fleet_dir, write_root_text
-from tenantform.fleet.locks import FileLock, init_lock, run_lock
+from tenantform.fleet.files import FLEET_DIR, fleet_dir
+from tenantform.fleet.locks import init_lock, run_lock
 from tenantform.fleet.outcome import CHANGED, UNCHANGED, Mode, Outcome
 from tenantform.fleet.results import (LAST_RUN_FILE, Listener, RunReport, WorkspaceResult, last_run_path,
                                       load_last_run)
@@ -45,6 +45,8 @@ from tenantform.fleet.run import _prepare, default_parallel, retry_selection, ru
 from tenantform.fleet.runner import Runner
 from tenantform.fleet.selection import ALLOWED_LAYERS, Selection, parse_selection, select_tenants
 from tenantform.fleet.status import FleetStatus, TenantStatus, fleet_status
+from tenantform.locks import FileLock
+from tenantform.roots import write_root_text
 
 __all__ = [
     "ALLOWED_LAYERS", "CHANGED", "FLEET_DIR", "LAST_RUN_FILE", "ROLLOUT_FILE", "TIER_ORDER", "UNCHANGED",

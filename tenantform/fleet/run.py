@@ -6,7 +6,6 @@ import time
 
 from tenantform.errors import TenantformError
 from tenantform.fleet.detection import Versions, Work, detect
-from tenantform.fleet.files import write_root_text
 from tenantform.fleet.locks import run_lock
 from tenantform.fleet.outcome import Mode, Outcome
 from tenantform.fleet.results import Listener, RunReport, WorkspaceResult, last_run_path, load_last_run, save_last_run
@@ -16,6 +15,7 @@ from tenantform.ledger import ReplaceGuard
 from tenantform.module_version import module_dir
 from tenantform.names import APPS, LAYERS, workspace_name
 from tenantform.project import Project
+from tenantform.roots import write_root_text
 from tenantform.targets import TargetKind
 from tenantform.tenant_files import BrokenTenant
 

@@ -12,7 +12,6 @@ from typing import Any, Sequence
 from tenantform.errors import TenantformError
 from tenantform.fleet.detection import Work
 from tenantform.fleet.events import drifted_resources
-from tenantform.fleet.files import write_root_text
 from tenantform.fleet.locks import init_lock
 from tenantform.fleet.outcome import Mode, Outcome
 from tenantform.fleet.results import Listener, WorkspaceResult
@@ -20,6 +19,7 @@ from tenantform.ledger import ReplaceGuard
 from tenantform.names import LAYERS
 from tenantform.project import Project
 from tenantform.records import Record
+from tenantform.roots import write_root_text
 from tenantform.targets import TargetKind
 from tenantform.terraform import Result, terraform_processes_in
 

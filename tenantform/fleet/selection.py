@@ -8,7 +8,7 @@ from typing import Any, Sequence
 from tenantform.errors import InvalidInput
 from tenantform.names import LAYERS
 from tenantform.project import Project
-from tenantform.tenant import Tenant, validate_tenant_id
+from tenantform.tenant import Tenant, validate_tenant_id, validate_tier
 from tenantform.tenant_files import BrokenTenant, load_each
 from tenantform.tiers import Tier
 
@@ -48,11 +48,7 @@ def parse_selection(*, tenants: str | Sequence[str] | None = None, tier: str | N
         seen[validate_tenant_id(tenant_id, source="argument tenants")] = None
     chosen_tier = None
     if tier not in (None, ""):
-        try:
-            chosen_tier = Tier(str(tier).strip())
-        except ValueError:
-            raise InvalidInput(field="tier", problem=f"is {tier!r}", allowed=", ".join(t.value for t in Tier),
-                               source="argument tier") from None
+        chosen_tier = validate_tier(str(tier).strip(), source="argument tier")
     layers = LAYERS
     if layer not in (None, "", "all"):
         if layer not in LAYERS:
