@@ -41,7 +41,7 @@ from tenantform.fleet.results import (LAST_RUN_FILE, Listener, RunReport, Worksp
 from tenantform.fleet.rollout import (ROLLOUT_FILE, TIER_ORDER, OnFailure, Rollout, RolloutReport, abort_rollout,
                                       advance_rollout, load_rollout, plan_waves, rollout_path, save_rollout,
                                       start_rollout)
-from tenantform.fleet.run import _prepare, default_parallel, retry_selection, run_fleet
+from tenantform.fleet.run import default_parallel, retry_selection, run_fleet
 from tenantform.fleet.runner import Runner
 from tenantform.fleet.selection import ALLOWED_LAYERS, Selection, parse_selection, select_tenants
 from tenantform.fleet.status import FleetStatus, TenantStatus, fleet_status
@@ -51,7 +51,7 @@ from tenantform.roots import write_root_text
 __all__ = [
     "ALLOWED_LAYERS", "CHANGED", "FLEET_DIR", "LAST_RUN_FILE", "ROLLOUT_FILE", "TIER_ORDER", "UNCHANGED",
     "FileLock", "FleetStatus", "Listener", "Mode", "OnFailure", "Outcome", "Rollout", "RolloutReport", "RunReport",
-    "Runner", "Selection", "TenantStatus", "Versions", "Work", "WorkspaceResult", "_prepare", "abort_rollout",
+    "Runner", "Selection", "TenantStatus", "Versions", "Work", "WorkspaceResult", "abort_rollout",
     "advance_rollout", "change_reason", "default_parallel", "detect", "drifted_resources", "fleet_dir",
     "fleet_status", "init_lock", "last_run_path", "load_last_run", "load_rollout", "parse_selection", "plan_waves",
     "retry_selection", "root_text_and_fingerprint", "rollout_path", "run_fleet", "run_lock", "save_rollout",
