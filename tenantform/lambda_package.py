@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from importlib import metadata
 from pathlib import Path
 
+from tenantform.atomic import write_atomic
 from tenantform.errors import TenantformError
 
 SOURCE_DIR = "services/authorizer"
@@ -112,8 +113,5 @@ def write(package: Package, destination: Path) -> Path:
     """Write the zip atomically (a reader never sees half a file); unchanged bytes are left alone."""
     if destination.is_file() and destination.read_bytes() == package.data:
         return destination
-    destination.parent.mkdir(parents=True, exist_ok=True)
-    tmp = destination.with_name(destination.name + ".tmp")
-    tmp.write_bytes(package.data)
-    tmp.replace(destination)
+    write_atomic(destination, package.data)
     return destination

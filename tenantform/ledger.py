@@ -21,8 +21,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from tenantform.atomic import write_atomic
+
 if TYPE_CHECKING:
-    from tenantform.fleet import RunReport, WorkspaceResult
+    from tenantform.fleet.results import RunReport, WorkspaceResult
 
 SCHEMA = "tenantform.fleet-report"
 SCHEMA_VERSION = 1
@@ -91,7 +93,7 @@ class ReplaceGuard:
 
 def exit_code(report: RunReport) -> int:
     """terraform -detailed-exitcode: 1 failed or refused, 2 changes (plan) / drift, 0 otherwise."""
-    from tenantform.fleet import Mode, Outcome
+    from tenantform.fleet.outcome import Mode, Outcome
 
     if report.failed or report.count(Outcome.REFUSED):
         return 1
@@ -140,7 +142,7 @@ def report_document(report: RunReport) -> dict[str, Any]:
 
 def markdown(report: RunReport) -> str:
     """A CI job summary: counts, then a table of every workspace that did something."""
-    from tenantform.fleet import Outcome
+    from tenantform.fleet.outcome import Outcome
 
     counts = report.counts
     lines = [f"### tenantform fleet.{report.mode.value}: {report.selection.describe()}", "",
@@ -174,10 +176,7 @@ def write(report: RunReport, *, report_file: str | None, summary_file: str | Non
     written = []
     if report_file:
         path = Path(report_file)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(report_document(report), indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(report_document(report), indent=1) + "\n")
         written.append(str(path))
     target = summary_file or env.get("GITHUB_STEP_SUMMARY")
     if target:

@@ -32,6 +32,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from tenantform import tenant_data
+from tenantform.atomic import write_atomic
 from tenantform.errors import TenantformError
 from tenantform.names import APPS, INFRA, LAYERS, tenant_names
 from tenantform.project import Project, Say, _quiet
@@ -83,10 +84,7 @@ class Journal:
 
     def save(self, project: Project) -> None:
         path = self.path(project, self.tenant_id)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_text(json.dumps(asdict(self), indent=1), encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, json.dumps(asdict(self), indent=1))
 
     def finish(self, project: Project, step: str) -> None:
         if step not in self.done:

@@ -18,6 +18,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
+from tenantform.atomic import write_atomic
+
 if TYPE_CHECKING:
     from tenantform.platform_inputs import PlatformOutputs
     from tenantform.remote_records import S3RecordStore
@@ -98,9 +100,7 @@ class Records:
                                    "message": f"record not written to the state backend: "
                                               f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"})
         self.dir.mkdir(parents=True, exist_ok=True)
-        tmp = self._path(record.workspace).with_suffix(".tmp")
-        tmp.write_text(json.dumps(asdict(record), indent=2), encoding="utf-8")
-        tmp.replace(self._path(record.workspace))
+        write_atomic(self._path(record.workspace), json.dumps(asdict(record), indent=2))
         return record
 
     def remove(self, workspace: str) -> None:

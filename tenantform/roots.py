@@ -13,6 +13,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from tenantform.atomic import write_if_changed
 from tenantform.contract import Ref, remote_state_ref
 from tenantform.module_schema import (
     APPS_OUTPUTS,
@@ -120,12 +121,9 @@ def fingerprint(doc: dict[str, Any], version: str) -> str:
 
 def write_root(directory: Path, doc: dict[str, Any]) -> bool:
     """Write the root if its content changed; True when it did."""
-    directory.mkdir(parents=True, exist_ok=True)
-    path = directory / ROOT_FILE
-    text = dumps(doc)
-    if path.is_file() and path.read_text(encoding="utf-8") == text:
-        return False
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
-    return True
+    return write_root_text(directory, dumps(doc))
+
+
+def write_root_text(directory: Path, text: str) -> bool:
+    """Write a rendered root's text (`dumps`) if it changed, atomically; True when it did."""
+    return write_if_changed(directory / ROOT_FILE, text)

@@ -19,6 +19,8 @@ from typing import Any
 
 import tomli_w
 
+from tenantform.atomic import write_atomic
+
 from tenantform.errors import InvalidInput, TenantformError
 from tenantform.tiers import Tier
 
@@ -234,10 +236,7 @@ class TenantRegistry:
 
     def save(self, tenant: Tenant) -> Path:
         path = self.path(tenant.id)
-        self.directory.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(".toml.tmp")
-        tmp.write_text(tenant.to_toml(), encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(path, tenant.to_toml())
         return path
 
     def remove(self, tenant_id: str) -> None:

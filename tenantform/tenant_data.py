@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterator
 
+from tenantform.atomic import write_atomic
 from tenantform.errors import TenantformError
 from tenantform.names import TenantNames
 
@@ -185,14 +186,9 @@ def export_rows(path: Path, *, table: str, tenant_id: str, items: list[dict[str,
 
     merged = {key(item): item for item in known}
     merged.update({key(item): item for item in items})
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"table": table, "tenant_id": tenant_id, "key": key_names,
-                   "format": "DynamoDB attribute values, as Query returns them",
-                   "items": list(merged.values())}, handle, indent=1, sort_keys=True)
-    tmp.replace(path)
+    write_atomic(path, json.dumps({"table": table, "tenant_id": tenant_id, "key": key_names,
+                                   "format": "DynamoDB attribute values, as Query returns them",
+                                   "items": list(merged.values())}, indent=1, sort_keys=True), mode=0o600)
     return len(merged)
 
 

@@ -9,7 +9,6 @@ machine-readable events rather than from scraping text. Each command's full outp
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import getpass
 import hashlib
 import json
@@ -28,6 +27,7 @@ from pathlib import Path
 from typing import Any, Callable, Iterator
 
 from tenantform.errors import TenantformError, TerraformFailed
+from tenantform.locks import FileLock
 from tenantform.progress import Watcher
 
 PLAN_FILE = "tfplan"
@@ -227,34 +227,12 @@ def exclusive(path: Path, *, timeout: float, what: str,
               on_wait: Callable[[str], None] = lambda _: None) -> Iterator[None]:
     """Hold a host-local lock file for `what` (serialises tenantform runs on one tenant); wait up
     to `timeout` seconds for another holder. The kernel drops the lock when its holder dies."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a+", encoding="utf-8") as handle:
-        deadline = time.monotonic() + timeout
-        waited = False
-        while True:
-            try:
-                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                handle.seek(0)
-                holder = handle.read().strip() or "unknown"
-                if not waited:
-                    on_wait(f"waiting for another tenantform run on {what} ({holder}) to finish")
-                    waited = True
-                if time.monotonic() >= deadline:
-                    raise TenantformError(f"{what} is being changed by another tenantform run ({holder}); "
-                                          f"waited {timeout:.0f} s (tenantform.lock_timeout). Try again when "
-                                          "it has finished.") from None
-                time.sleep(0.5)
-        handle.seek(0)
-        handle.truncate()
-        handle.write(f"pid {os.getpid()} on {socket.gethostname()} since "
-                     f"{datetime.now(timezone.utc).isoformat(timespec='seconds')}\n")
-        handle.flush()
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    def busy(holder: str) -> str:
+        return (f"{what} is being changed by another tenantform run ({holder}); waited {timeout:.0f} s "
+                "(tenantform.lock_timeout). Try again when it has finished.")
+
+    with FileLock(path, what=what, timeout=timeout, on_wait=on_wait, busy=busy):
+        yield
 
 
 # terraform init's messages when the provider registry cannot be reached (DNS, network, proxy)

@@ -18,6 +18,7 @@ import pytest
 from tenantform import fleet
 from tenantform.errors import InvalidInput, TenantformError, TerraformFailed
 from tenantform.fleet import Mode, Outcome, Selection, Versions
+from tenantform.fleet import run as fleet_run
 from tenantform.module_schema import MODULE_OUTPUTS, MODULE_VARIABLES
 from tenantform.names import APPS, INFRA, LAYERS, workspace_name
 from tenantform.project import Project
@@ -258,7 +259,7 @@ def fake_terraform(project: Project, monkeypatch: pytest.MonkeyPatch) -> dict[st
         return fake
 
     monkeypatch.setattr(project, "terraform", make)
-    monkeypatch.setattr(fleet, "_prepare", lambda project, to_run, *args, **kwargs: to_run)
+    monkeypatch.setattr(fleet_run, "_prepare", lambda project, to_run, *args, **kwargs: to_run)
     return fakes
 
 

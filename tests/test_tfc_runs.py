@@ -12,7 +12,7 @@ import pytest
 from pytfe import TFEClient, TFEConfig
 
 from tenantform import tfc
-from tenantform.tfc_http import SharedBackoff
+from tenantform.tfc.http import SharedBackoff
 from tests.tfc_standin import StandIn
 from tests.test_tfc import ENV, ORG, TOKEN, WS, client, ensure, make_settings, settings, standin, tree  # noqa: F401
 

@@ -9,7 +9,7 @@ turns the SDK's own retries off and puts this policy on its transport instead:
   `Retry-After` or an exponential delay with full jitter; the pause is shared by every thread
   of the client (a fleet's workers all wait, instead of each hammering the API on its own).
 - 502/503/504 and transport errors: retried for idempotent methods only (GET, HEAD, PUT, PATCH,
-  DELETE). A POST is never repeated here: the caller decides (tenantform/tfc_runs.py looks for
+  DELETE). A POST is never repeated here: the caller decides (tenantform/tfc/runs.py looks for
   the run on its configuration version before creating another).
 
 `get_json` / `post_json` read documents without the SDK's pydantic models, for resources whose

@@ -4,7 +4,7 @@ pytfe 1.5.0 parses a run's status into an enum that lacks real statuses (`force_
 `post_apply_running`, `post_apply_completed`, `plan_queueable`, and any added later): reading
 such a run raises pydantic's ValidationError. So runs, plans and applies are read here as plain
 JSON documents through the SDK's transport (its token, TLS settings and tenantform's retry
-policy, tenantform/tfc_http.py), and a status is just a string:
+policy, tenantform/tfc/http.py), and a status is just a string:
 
 - final and successful: `applied`, `planned_and_finished`, `planned_and_saved`, and
   `post_apply_completed` once the apply phase has finished;
@@ -37,8 +37,9 @@ from pytfe.errors import ServerError, TFEError
 from pytfe.models import RunApplyOptions, RunDiscardOptions
 
 from tenantform.errors import TenantformError
-from tenantform.tfc import PlanSummary, RunOutcome, RunProgress, error_from_log
-from tenantform.tfc_http import first_line, get_json, post_json
+from tenantform.tfc.http import first_line, get_json, post_json
+from tenantform.tfc.logs import error_from_log
+from tenantform.tfc.models import PlanSummary, RunOutcome, RunProgress
 
 SUCCESS_STATUSES = frozenset({"applied", "planned_and_finished", "planned_and_saved"})
 FAILED_STATUSES = frozenset({"errored", "discarded", "canceled", "force_canceled", "policy_soft_failed"})
@@ -186,7 +187,7 @@ def follow(client: Any, ws: Any, *, cv_id: str | None, message: str, plan_only: 
            approve: Callable[[PlanSummary], bool] | None,
            config_sha256: str | None, refresh_only: bool = False,
            override_policy: bool = False) -> RunOutcome:
-    """Create the run (idempotently), follow it as raw JSON (tenantform/tfc_runs.py), apply
+    """Create the run (idempotently), follow it as raw JSON (tenantform/tfc/runs.py), apply
     it when confirmable and approved, and describe how it ended."""
     s = client.settings
     name = ws.name or ""
