@@ -1,4 +1,4 @@
-"""`invoke check`: the security and isolation gates (tenantform/checks.py, docs/security.md)."""
+"""`invoke check`: the security and isolation gates (tenantform/checks/, docs/security.md)."""
 
 from __future__ import annotations
 

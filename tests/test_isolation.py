@@ -1,7 +1,7 @@
 """Tenant isolation, proven on the synthesised module (per tier, per generated tenant id) and on
 the policies moto holds after a real `invoke onboard`.
 
-The checkers live in tenantform/checks.py, so `invoke check` enforces exactly what these tests
+The checkers live in tenantform/checks/ (isolation.py), so `invoke check` enforces exactly what these tests
 prove; the negative tests below show that each checker fails on the broken variant.
 """
 

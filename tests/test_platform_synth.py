@@ -61,7 +61,7 @@ from modules.platform.stack import PlatformStack
 from tenantform.contract import PLATFORM_OUTPUT_DESCRIPTIONS, platform_output_names
 from tenantform import lambda_package
 from tenantform.errors import InvalidInput
-from tenantform.gateway_check import gateway_violations
+from tenantform.checks.gateway import gateway_violations
 from tenantform.names import PLATFORM_STATE_KEY
 from tenantform.pins import CLUSTER_AUTOSCALER_IMAGE_TAGS, PROVIDER_REQUIREMENTS
 from tenantform.platform_config import (
