@@ -334,3 +334,156 @@ def test_scan_copies_keep_everything_but_terraforms_strings() -> None:
 def test_the_checkov_pin_comes_from_pyproject() -> None:
     requirement = checks.checkov_requirement(REPO / "pyproject.toml")
     assert requirement.startswith("checkov==3.3.")
+
+
+# -- oracles written by hand from the AWS and Kubernetes documentation -------------------------------
+# The tests above judge synthesised output with the project's own checkers. These documents are
+# typed out literally (adapted from the documentation named in each comment, not rendered by
+# tenantform), so that a checker that goes blind or over-strict fails here whatever it agrees with.
+DOC_REGION, DOC_ACCOUNT = "us-west-2", "111122223333"
+DOC_PRODUCT = "arn:aws:dynamodb:us-west-2:111122223333:table/Product"
+DOC_ORDER = "arn:aws:dynamodb:us-west-2:111122223333:table/Order-acme"
+# DynamoDB developer guide, "Using IAM policy conditions for fine-grained access control": the
+# item-level actions with `ForAllValues:StringEquals` on `dynamodb:LeadingKeys`.
+DOC_DATA_ALLOWED = {
+    "Version": "2012-10-17",
+    "Statement": [
+        {"Sid": "OwnTable", "Effect": "Allow", "Action": ["dynamodb:GetItem", "dynamodb:PutItem", "dynamodb:Scan"],
+         "Resource": "arn:aws:dynamodb:us-west-2:111122223333:table/Order-acme"},
+        {"Sid": "AllowAccessToOnlyItemsMatchingTenant", "Effect": "Allow",
+         "Action": ["dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:PutItem",
+                    "dynamodb:UpdateItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem"],
+         "Resource": ["arn:aws:dynamodb:us-west-2:111122223333:table/Product"],
+         "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["acme"]},
+                       "Null": {"dynamodb:LeadingKeys": "false"}}},
+    ],
+}
+DOC_DATA_DENIED = [
+    # IAM user guide, "Single-valued vs. multivalued context keys": ForAnyValue matches when any one
+    # key matches, so a BatchGetItem with acme's key and another tenant's key passes.
+    ({"Sid": "AnyValue", "Effect": "Allow", "Action": "dynamodb:BatchGetItem",
+      "Resource": "arn:aws:dynamodb:us-west-2:111122223333:table/Product",
+      "Condition": {"ForAnyValue:StringEquals": {"dynamodb:LeadingKeys": ["acme"]},
+                    "Null": {"dynamodb:LeadingKeys": "false"}}}, "ForAnyValue"),
+    # A Scan carries no partition key: ForAllValues over an empty set is true.
+    ({"Sid": "ScanPooled", "Effect": "Allow", "Action": ["dynamodb:Query", "dynamodb:Scan"],
+      "Resource": "arn:aws:dynamodb:us-west-2:111122223333:table/Product",
+      "Condition": {"ForAllValues:StringEquals": {"dynamodb:LeadingKeys": ["acme"]},
+                    "Null": {"dynamodb:LeadingKeys": "false"}}}, "dynamodb:Scan on a pooled table"),
+    ({"Sid": "EveryTable", "Effect": "Allow", "Action": "dynamodb:GetItem",
+      "Resource": "arn:aws:dynamodb:us-west-2:111122223333:table/*"}, "wildcard resource"),
+    ({"Sid": "NoBinding", "Effect": "Allow", "Action": "dynamodb:GetItem",
+      "Resource": "arn:aws:dynamodb:us-west-2:111122223333:table/Product"}, "not bound to dynamodb:LeadingKeys"),
+]
+OIDC_URL = "oidc.eks.us-west-2.amazonaws.com/id/EXAMPLED539D4633E53DE1B71EXAMPLE"
+OIDC_ARN = f"arn:aws:iam::111122223333:oidc-provider/{OIDC_URL}"
+# EKS user guide, "Assign IAM roles to Kubernetes service accounts" (the trust policy it prints).
+DOC_TRUST_ALLOWED = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Federated": OIDC_ARN},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringEquals": {
+            f"{OIDC_URL}:sub": "system:serviceaccount:acme:acme-service-account",
+            f"{OIDC_URL}:aud": "sts.amazonaws.com"}},
+    }],
+}
+# The same guide's variant for "all service accounts in a namespace": StringLike with a wildcard.
+DOC_TRUST_DENIED = {
+    "Version": "2012-10-17",
+    "Statement": [{
+        "Effect": "Allow",
+        "Principal": {"Federated": OIDC_ARN},
+        "Action": "sts:AssumeRoleWithWebIdentity",
+        "Condition": {"StringLike": {f"{OIDC_URL}:sub": "system:serviceaccount:acme:*",
+                                     f"{OIDC_URL}:aud": "sts.amazonaws.com"}},
+    }],
+}
+
+
+def test_hand_written_data_policy_from_the_dynamodb_guide_passes() -> None:
+    assert checks.data_policy_violations(DOC_DATA_ALLOWED, tenant_id="acme", order_table_arn=DOC_ORDER,
+                                         pooled_table_arns=[DOC_PRODUCT]) == []
+
+
+@pytest.mark.parametrize("statement, expected", DOC_DATA_DENIED, ids=lambda v: v if isinstance(v, str) else None)
+def test_hand_written_data_statements_that_widen_access_are_denied(statement: dict[str, Any], expected: str) -> None:
+    policy = {"Version": "2012-10-17", "Statement": [statement]}
+    problems = checks.data_policy_violations(policy, tenant_id="acme", order_table_arn=DOC_ORDER,
+                                             pooled_table_arns=[DOC_PRODUCT])
+    assert any(expected in p and statement["Sid"] in p for p in problems), problems
+
+
+def test_hand_written_irsa_trust_from_the_eks_guide_passes_and_its_namespace_wildcard_is_denied() -> None:
+    kwargs = {"oidc_provider_arn": OIDC_ARN, "oidc_provider_url": OIDC_URL, "namespace": "acme",
+              "service_account": "acme-service-account"}
+    assert checks.trust_violations(DOC_TRUST_ALLOWED, **kwargs) == []
+    problems = checks.trust_violations(DOC_TRUST_DENIED, **kwargs)
+    assert any("StringLike on the token's subject or audience widens the trust" in p for p in problems), problems
+    # the allowed document names one tenant's service account: judged for another, it is denied
+    assert checks.trust_violations(DOC_TRUST_ALLOWED, **{**kwargs, "namespace": "globex",
+                                                         "service_account": "globex-service-account"})
+
+
+# Kubernetes documentation, "Network Policies" (default deny all ingress and all egress traffic,
+# allow all ingress), "Resource Quotas" and "Limit Ranges".
+def _doc_namespace_objects() -> list[dict[str, Any]]:
+    return [
+        {"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": "acme"}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+         "metadata": {"name": "default-deny-all", "namespace": "acme"},
+         "spec": {"podSelector": {}, "policyTypes": ["Ingress", "Egress"]}},
+        {"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "compute-resources", "namespace": "acme"},
+         "spec": {"hard": {"requests.cpu": "1", "requests.memory": "1Gi", "limits.cpu": "2", "limits.memory": "2Gi"}}},
+        {"apiVersion": "v1", "kind": "LimitRange", "metadata": {"name": "cpu-mem-limit-range", "namespace": "acme"},
+         "spec": {"limits": [{"type": "Container", "default": {"cpu": "500m", "memory": "512Mi"},
+                              "defaultRequest": {"cpu": "250m", "memory": "256Mi"}}]}},
+    ]
+
+
+def test_hand_written_namespace_from_the_kubernetes_docs_passes_and_allow_all_ingress_is_denied() -> None:
+    objects = _doc_namespace_objects()
+    assert checks.namespace_violations(objects, namespace="acme") == []
+    allow_all = {"apiVersion": "networking.k8s.io/v1", "kind": "NetworkPolicy",
+                 "metadata": {"name": "allow-all-ingress", "namespace": "acme"},
+                 "spec": {"podSelector": {}, "ingress": [{}], "policyTypes": ["Ingress"]}}
+    problems = checks.namespace_violations([*objects, allow_all], namespace="acme")
+    assert problems == ["NetworkPolicy allow-all-ingress: an ingress rule without peers allows everyone"]
+
+
+def _doc_ingress(tenant: str, path: str, path_type: str = "Prefix") -> list[dict[str, Any]]:
+    # Kubernetes documentation, "Ingress" (simple fanout), one path per tenant service.
+    return [
+        {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "product", "namespace": tenant},
+         "spec": {"selector": {"app": "product"}, "ports": [{"port": 80, "targetPort": 8080}]}},
+        {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "tenant", "namespace": tenant},
+         "spec": {"ingressClassName": "nginx", "rules": [{"http": {"paths": [
+             {"path": path, "pathType": path_type,
+              "backend": {"service": {"name": "product", "port": {"number": 80}}}}]}}]}},
+    ]
+
+
+def test_hand_written_ingress_paths_pass_and_a_catch_all_is_denied() -> None:
+    assert checks.ingress_route_violations({"acme": _doc_ingress("acme", "/acme/products"),
+                                            "acme-corp": _doc_ingress("acme-corp", "/acme-corp/products")}) == []
+    problems = checks.ingress_route_violations({"acme": _doc_ingress("acme", "/", "ImplementationSpecific"),
+                                                "globex": _doc_ingress("globex", "/globex/products")})
+    assert "acme: path '/' is not under /acme/" in problems
+    assert "acme: path '/' also matches globex's path '/globex/products'" in problems
+    assert any("pathType 'ImplementationSpecific'" in p for p in problems)
+
+
+def test_hand_written_gateway_method_without_the_authorizer_is_denied() -> None:
+    # API Gateway developer guide: a REQUEST authorizer and methods that use it (CUSTOM + key).
+    authorizer = {"tenant": {"type": "REQUEST", "rest_api_id": "x", "authorizer_uri": "x",
+                             "identity_source": "method.request.header.Authorization, context.path, context.httpMethod"}}
+    guarded = {"proxy": {"http_method": "ANY", "authorization": "CUSTOM", "api_key_required": True,
+                         "authorizer_id": "${aws_api_gateway_authorizer.tenant.id}"}}
+    doc = {"resource": {"aws_api_gateway_authorizer": authorizer, "aws_api_gateway_method": guarded}}
+    assert checks.gateway_violations(doc) == []
+    open_method = {"proxy": {"http_method": "ANY", "authorization": "NONE", "api_key_required": False}}
+    problems = checks.gateway_violations({"resource": {"aws_api_gateway_authorizer": authorizer,
+                                                       "aws_api_gateway_method": open_method}})
+    assert problems == ["aws_api_gateway_method.proxy (ANY): authorization 'NONE', expected CUSTOM "
+                        "(reachable without the tenant authorizer)"]
