@@ -21,6 +21,7 @@ The package, one reason to change per module:
 - `rendering`: module instances with literal inputs, policy documents as AWS sees them;
 - `findings`: findings, reports, the exceptions file;
 - `tools`: checkov, parliament, kubernetes-validate;
+- `abac`: the pool's two roles (issue 14) read independently: tenant-access trust and policy, service role;
 - `gate`: `prepare` and `run_all`, what `invoke check` calls.
 
 Every public name stays importable from `tenantform.checks`. No CDKTF import anywhere here.
@@ -28,9 +29,13 @@ Every public name stays importable from `tenantform.checks`. No CDKTF import any
 
 from __future__ import annotations
 
+from tenantform.checks.abac import (PoolRoles, abac_violations, platform_abac_violations, pool_roles,
+                                    service_policy_violations, tenant_access_policy_violations,
+                                    tenant_access_trust_violations)
 from tenantform.checks.findings import (EXCEPTIONS_FILE, Exception_, Finding, ToolReport, apply_exceptions,
                                         load_exceptions)
-from tenantform.checks.gate import (CHECK_STATE_BUCKET, TOOLS, Prepared, prepare, run_all, sample_tenant_id)
+from tenantform.checks.gate import (CHECK_STATE_BUCKET, TOOLS, Prepared, abac_report, prepare, run_all,
+                                   sample_tenant_id)
 from tenantform.checks.gateway import gateway_violations
 from tenantform.checks.isolation import (IRSA_ACTION, IRSA_AUDIENCE, LEADING_KEY_ACTIONS, NAMESPACE_LABEL,
                                          PRIVATE_RANGES, QUOTA_KEYS, data_policy_violations,
@@ -49,4 +54,6 @@ __all__ = [
     "instantiate_module", "load_exceptions", "namespace_violations", "placeholder_resolver", "policy_documents",
     "prepare", "render_policy_document", "run_all", "run_checkov", "run_kubernetes", "run_parliament",
     "sample_tenant_id", "scannable", "trust_violations",
+    "PoolRoles", "abac_report", "abac_violations", "platform_abac_violations", "pool_roles",
+    "service_policy_violations", "tenant_access_policy_violations", "tenant_access_trust_violations",
 ]

@@ -86,6 +86,8 @@ class ToolReport:
     """The tool could not check something: always a failure."""
     unused_exceptions: list[str] = field(default_factory=list)
     seconds: float = 0.0
+    note: str = ""
+    """Said once under the table (e.g. why nothing was checked)."""
 
     @property
     def unexplained(self) -> list[Finding]:

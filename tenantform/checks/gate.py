@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
+from tenantform.checks.abac import platform_abac_violations
 from tenantform.checks.findings import EXCEPTIONS_FILE, Finding, ToolReport, apply_exceptions, load_exceptions
 from tenantform.checks.gateway import gateway_violations
 from tenantform.checks.isolation import data_policy_violations, trust_violations
@@ -35,6 +36,8 @@ class Prepared:
     """layer -> tier -> instantiated module file."""
     isolation: list[str] = field(default_factory=list)
     """Violations of the tenant isolation contract in the rendered policies."""
+    abac: tuple[int, list[str]] | None = None
+    """(policy documents checked, violations) of the pool's ABAC roles; None: the platform has no pool."""
 
 
 CHECK_STATE_BUCKET = "tenantform-state-check-only"
@@ -90,11 +93,13 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
     targets: dict[str, Path] = {}
     policies: dict[tuple[str, str], dict[str, Any]] = {}
     isolation: list[str] = []
+    abac: tuple[int, list[str]] | None = None
     for workspace in (PLATFORM_WORKSPACE, PLATFORM_K8S_WORKSPACE):
         doc = json.loads((project.workspace_dir(workspace) / "cdk.tf.json").read_text(encoding="utf-8"))
         targets[workspace] = write(f"scan/{workspace}", scannable(doc))
         if workspace == PLATFORM_WORKSPACE:  # no API method reachable without the tenant authorizer
             isolation += [f"{workspace} gateway: {p}" for p in gateway_violations(doc)]
+            abac = platform_abac_violations(doc, platform)  # the pool's two roles, read independently
         for address, policy in policy_documents(doc, resolve).items():
             policies[(workspace, address)] = policy
 
@@ -150,12 +155,25 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
     (out / "policies").mkdir()
     for (target, address), policy in policies.items():
         (out / "policies" / f"{target}--{address}.json").write_text(json.dumps(policy, indent=2), encoding="utf-8")
-    return Prepared(targets, policies, instances, isolation)
+    return Prepared(targets, policies, instances, isolation, abac)
+
+
+def abac_report(outcome: tuple[int, list[str]] | None, *, say: Callable[[str], None] = lambda _: None) -> ToolReport:
+    """The `abac` row of `invoke check`: the pool roles' violations, or "no pool: skipped"."""
+    report = ToolReport("abac")
+    if outcome is None:
+        report.note = "no pool: skipped (no pooled_tiers and no pool roles in the platform)"
+        say(f"abac: {report.note}")
+        return report
+    report.checked, problems = outcome
+    report.findings = [Finding("abac", "platform", "pool-roles", "-", p) for p in problems]
+    report.passed = report.checked if not problems else 0
+    return report
 
 
 def run_all(project: Any, *, tools: Sequence[str] = TOOLS, say: Callable[[str], None] = lambda _: None,
             exceptions_path: Path | None = None) -> list[ToolReport]:
-    """Everything `invoke check` runs; one report per tool (plus `isolation`), exceptions applied."""
+    """Everything `invoke check` runs; one report per tool (plus `isolation` and `abac`), exceptions applied."""
     unknown = sorted(set(tools) - set(TOOLS))
     if unknown:
         raise TenantformError(f"unknown check {unknown[0]!r}; known: {', '.join(TOOLS)}")
@@ -168,6 +186,7 @@ def run_all(project: Any, *, tools: Sequence[str] = TOOLS, say: Callable[[str], 
     isolation.findings = [Finding("isolation", "tenant module", "policy", "-", p) for p in prepared.isolation]
     isolation.passed = isolation.checked if not isolation.findings else 0
     reports.append(isolation)
+    reports.append(abac_report(prepared.abac, say=say))
     if "checkov" in tools:
         requirement = checkov_requirement(project.settings.project_dir / "pyproject.toml")
         executable = ensure_checkov(checkov_venv(project.settings.work_dir), requirement, say=say)
@@ -187,7 +206,7 @@ def run_all(project: Any, *, tools: Sequence[str] = TOOLS, say: Callable[[str], 
         reports.append(apply_exceptions(run_kubernetes(by_target, project.platform.kubernetes_version), exceptions))
     report_file = project.settings.work_dir / "check" / "report.json"
     report_file.write_text(json.dumps([{
-        "tool": r.tool, "checked": r.checked, "passed": r.passed, "errors": r.errors,
+        "tool": r.tool, "note": r.note, "checked": r.checked, "passed": r.passed, "errors": r.errors,
         "unused_exceptions": r.unused_exceptions,
         "findings": [f.__dict__ for f in r.findings]} for r in reports], indent=2), encoding="utf-8")
     return reports

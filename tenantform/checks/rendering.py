@@ -91,6 +91,17 @@ def placeholder_resolver(*, region: str, account: str = ACCOUNT,
     return resolve
 
 
+def literal(value: str) -> str:
+    """A Terraform string's escapes undone: `$${` and `%%{` are how a literal `${` / `%{` is
+    written (an IAM policy variable such as `${aws:PrincipalTag/tenant_id}`)."""
+    return value.replace("$${", "${").replace("%%{", "%{")
+
+
+POLICY_VARIABLE = re.compile(r"\$\{(?:aws:[A-Za-z0-9_./:-]+|[*?$])\}")
+"""An IAM policy variable (`${aws:PrincipalTag/tenant_id}`, `${aws:username}`, `${*}`): IAM resolves it
+per request, so it is no unresolved Terraform expression."""
+
+
 def render_policy_document(body: Mapping[str, Any], resolve: Callable[[str], str] = lambda s: s) -> dict[str, Any]:
     """An `aws_iam_policy_document` data source (as synthesised) rendered as the IAM JSON AWS sees."""
     for unsupported in ("source_policy_documents", "override_policy_documents", "source_json", "override_json"):
@@ -99,7 +110,7 @@ def render_policy_document(body: Mapping[str, Any], resolve: Callable[[str], str
 
     def strings(values: Any) -> Any:
         # like the aws provider: a single value is written as a string, not a one-element list
-        rendered = [resolve(str(v)) for v in as_list(values)]
+        rendered = [literal(resolve(str(v))) for v in as_list(values)]
         return rendered[0] if len(rendered) == 1 else rendered
 
     statements = []
@@ -122,7 +133,7 @@ def render_policy_document(body: Mapping[str, Any], resolve: Callable[[str], str
         if raw.get("condition"):
             condition: dict[str, dict[str, list[str]]] = {}
             for block in as_list(raw["condition"]):
-                condition.setdefault(block["test"], {}).setdefault(resolve(block["variable"]), []).extend(
+                condition.setdefault(block["test"], {}).setdefault(literal(resolve(block["variable"])), []).extend(
                     as_list(strings(block["values"])))
             statement["Condition"] = {test: {key: values[0] if len(values) == 1 else values
                                              for key, values in body.items()}
@@ -144,6 +155,6 @@ def policy_documents(doc: Mapping[str, Any], resolve: Callable[[str], str]) -> d
             for key, value in body.items():
                 if key in ("policy", "assume_role_policy", "inline_policy") and isinstance(value, str) \
                         and value.lstrip().startswith("{"):
-                    found[f"{rtype}.{name}.{key}"] = json.loads(resolve(value))
+                    found[f"{rtype}.{name}.{key}"] = json.loads(literal(resolve(value)))
     return found
 

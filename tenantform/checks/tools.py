@@ -20,6 +20,7 @@ from typing import Any, Callable, Mapping, Sequence
 
 from tenantform.checks.findings import Finding, ToolReport
 from tenantform.checks.isolation import ingress_route_violations, namespace_violations
+from tenantform.checks.rendering import POLICY_VARIABLE
 from tenantform.errors import TenantformError
 
 CHECKOV_EXTRA = "checkov"
@@ -136,9 +137,10 @@ def run_parliament(policies: Mapping[tuple[str, str], Mapping[str, Any]]) -> Too
     for (target, address), policy in policies.items():
         text = json.dumps(policy, indent=1)
         report.checked += 1
-        if "${" in text:
+        unresolved = sorted(set(re.findall(r"\$\{[^}]*\}", POLICY_VARIABLE.sub("", text))))
+        if unresolved:
             report.errors.append(f"{target} {address}: unresolved expression left in the rendered policy: "
-                                 + ", ".join(sorted(set(re.findall(r"\$\{[^}]*\}", text))))[:300])
+                                 + ", ".join(unresolved)[:300])
         try:
             analysed = analyze_policy_string(text, include_community_auditors=True)
         except Exception as exc:  # noqa: BLE001 - parliament raises its parser's errors on odd input
