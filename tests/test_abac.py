@@ -197,6 +197,9 @@ def _document(sid: str, actions: list[str], resources: list[str], *, condition: 
     return {"statement": [statement]}
 
 
+ISSUER = '${replace(aws_eks_cluster.eks.identity[0].oidc[0].issuer, "https://", "")}'
+
+
 def fragment() -> dict[str, Any]:
     """What a platform stack with a pool synthesises, in Terraform JSON as CDKTF writes it (`$${` is
     Terraform's escape for a literal `${`, which IAM reads as a policy variable)."""
@@ -217,14 +220,21 @@ def fragment() -> dict[str, Any]:
                  "condition": [{"test": "ForAllValues:StringEquals", "variable": "dynamodb:LeadingKeys",
                                 "values": ["$${aws:PrincipalTag/tenant_id}#move"]}]},
             ]},
+            "pool_service_trust": _document(
+                "PoolServiceAccountOnly", ["sts:AssumeRoleWithWebIdentity"], [],
+                principals=[{"type": "Federated", "identifiers": ["${aws_iam_openid_connect_provider.oidc.arn}"]}],
+                condition=[{"test": "StringEquals", "variable": f"{ISSUER}:sub", "values": ["system:serviceaccount:pool:pool"]},
+                           {"test": "StringEquals", "variable": f"{ISSUER}:aud", "values": ["sts.amazonaws.com"]}]),
             "pool_service": _document("AssumeTenantAccess", ["sts:AssumeRole", "sts:TagSession"],
                                       ["${aws_iam_role.pool_tenant_access.arn}"]),
         }},
         "resource": {
+            "aws_iam_openid_connect_provider": {"oidc": {"url": "${aws_eks_cluster.eks.identity[0].oidc[0].issuer}"}},
             "aws_dynamodb_table": {"product": {"name": "Product"}, "pooled_orders": {"name": "Order"},
                                    "catalogue": {"name": "TenantCatalogue"}},
             "aws_iam_role": {
-                "pool_service": {"name": "tenantform-pool-service", "assume_role_policy": "{}"},
+                "pool_service": {"name": "tenantform-pool-service",
+                                 "assume_role_policy": "${data.aws_iam_policy_document.pool_service_trust.json}"},
                 "pool_tenant_access": {"name": "tenantform-pool-tenant-access",
                                        "assume_role_policy": "${data.aws_iam_policy_document.pool_access_trust.json}"},
             },
@@ -257,14 +267,24 @@ def test_the_fragment_is_read_as_iam_sees_it_and_passes() -> None:
     assert access["Statement"][0]["Resource"] == [PRODUCT, ORDER]
     (service,) = roles.service_policies.values()
     assert service["Statement"][0]["Resource"] == ACCESS_ARN
-    assert abac.platform_abac_violations(fragment(), _platform(), account=ACCOUNT) == (3, [])
+    assert roles.service_trust["Statement"][0]["Principal"] == {"Federated": roles.oidc_provider_arn}
+    assert abac.platform_abac_violations(fragment(), _platform(), account=ACCOUNT) == (4, [])
+
+
+def test_the_service_role_is_assumable_only_by_the_pools_service_account() -> None:
+    doc = fragment()
+    doc["data"]["aws_iam_policy_document"]["pool_service_trust"]["statement"][0]["condition"][0]["values"] = [
+        "system:serviceaccount:pool:*"]
+    _, problems = abac.platform_abac_violations(doc, _platform(), account=ACCOUNT)
+    assert any(p.startswith("pool service role trust: statement PoolServiceAccountOnly:") and ":sub must be exactly"
+               in p for p in problems), problems
 
 
 def test_a_fragment_whose_policy_does_not_bind_the_tag_fails() -> None:
     doc = fragment()
     doc["data"]["aws_iam_policy_document"]["pool_access"]["statement"][0]["condition"][0]["values"] = ["acme"]
     checked, problems = abac.platform_abac_violations(doc, _platform(), account=ACCOUNT)
-    assert checked == 3
+    assert checked == 4
     assert [p for p in problems if "statement PooledTables:" in p and "not bound" in p], problems
     assert all(p.startswith("tenant-access role aws_iam_role_policy.pool_access: ") for p in problems), problems
 

@@ -13,7 +13,8 @@ violations naming the statement (empty: the pool is isolated):
   so LeadingKeys constrains it) on the pooled tables, every Allow bound with
   `ForAllValues:StringEquals` to exactly `${aws:PrincipalTag/tenant_id}`; GetItem on the
   catalogue only for the key `${aws:PrincipalTag/tenant_id}#move` (the write freeze);
-- `service_policy_violations`: the service role may do nothing but assume the tenant-access role.
+- `service_policy_violations`: the service role may do nothing but assume the tenant-access role,
+  and (`isolation.trust_violations`) only the pool's service account may assume it.
 
 `pool_roles` finds the two roles, by name, in a synthesised platform workspace (`cdk.tf.json`)
 with every policy attached to them; `platform_abac_violations` puts it together for `invoke check`.
@@ -26,7 +27,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from tenantform.checks.isolation import LEADING_KEY_ACTIONS
+from tenantform.checks.isolation import LEADING_KEY_ACTIONS, trust_violations
 from tenantform.checks.policy_json import _has_wildcard, _statements, _unresolved, as_list
 from tenantform.checks.rendering import ACCOUNT, literal, placeholder_resolver, render_policy_document
 
@@ -38,6 +39,7 @@ REQUEST_TAG = f"aws:requesttag/{TENANT_TAG}"
 ASSUME, TAG_SESSION = "sts:AssumeRole", "sts:TagSession"
 SESSION_ACTIONS = frozenset({ASSUME, TAG_SESSION})
 BINDING = "ForAllValues:StringEquals"
+POOL_NAMESPACE = POOL_SERVICE_ACCOUNT = "pool"  # the contract of issue 14: namespace `pool`, service account `pool`
 _NOT_KEYS = ("NotAction", "NotResource", "NotPrincipal")
 
 
@@ -206,6 +208,10 @@ class PoolRoles:
     tenant_access_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     service_policies: dict[str, dict[str, Any]] = field(default_factory=dict)
     unreadable: list[str] = field(default_factory=list)
+    service_trust: dict[str, Any] | None = None
+    """The service role's IRSA trust (judged by isolation.trust_violations for the pool's service account)."""
+    oidc_provider_arn: str = ""
+    """The cluster's OIDC provider, rendered (empty when the workspace has none or several)."""
     """Policies attached to either role that cannot be read (managed policy ARNs, computed JSON)."""
 
 
@@ -280,6 +286,11 @@ def pool_roles(doc: Mapping[str, Any], *, platform_name: str, region: str,
             result.unreadable.append(f"aws_iam_role.{rid}: managed policy {managed!r} attached")
         if kind == "tenant_access":
             result.trust = _read_policy(doc, body.get("assume_role_policy"), resolve)
+        else:
+            result.service_trust = _read_policy(doc, body.get("assume_role_policy"), resolve)
+    providers = list(resources.get("aws_iam_openid_connect_provider") or {})
+    if len(providers) == 1:
+        result.oidc_provider_arn = resolve(f"${{aws_iam_openid_connect_provider.{providers[0]}.arn}}")
     for rid, body in (resources.get("aws_iam_role_policy") or {}).items():
         kind = role_of(body.get("role"))
         if kind:
@@ -299,8 +310,10 @@ def pool_roles(doc: Mapping[str, Any], *, platform_name: str, region: str,
     return result
 
 
-def abac_violations(roles: PoolRoles, *, pooled_table_arns: Sequence[str], catalogue_table_arn: str) -> list[str]:
-    """Every violation of the pool's ABAC contract by the two roles, prefixed with the role and policy."""
+def abac_violations(roles: PoolRoles, *, pooled_table_arns: Sequence[str], catalogue_table_arn: str,
+                    pool_namespace: str = POOL_NAMESPACE, pool_service_account: str = POOL_SERVICE_ACCOUNT) -> list[str]:
+    """Every violation of the pool's ABAC contract by the two roles, prefixed with the role and policy;
+    the service role's trust must admit only `system:serviceaccount:<pool ns>:<pool sa>` (IRSA)."""
     problems: list[str] = [f"unreadable policy: {u}" for u in roles.unreadable]
     access, service = "tenant-access role", "pool service role"
     if roles.trust is None:
@@ -315,6 +328,13 @@ def abac_violations(roles: PoolRoles, *, pooled_table_arns: Sequence[str], catal
             policy, pooled_table_arns=pooled_table_arns, catalogue_table_arn=catalogue_table_arn)]
     if not roles.service_policies:
         problems.append(f"{service}: no permission policy found (it cannot assume the tenant-access role)")
+    if roles.service_trust is None or ":oidc-provider/" not in roles.oidc_provider_arn:
+        problems.append(f"{service} trust: missing, not readable as IAM JSON, or no single OIDC provider to trust")
+    else:
+        problems += [f"{service} trust: {p}" for p in trust_violations(
+            roles.service_trust, oidc_provider_arn=roles.oidc_provider_arn,
+            oidc_provider_url=roles.oidc_provider_arn.split(":oidc-provider/", 1)[1],
+            namespace=pool_namespace, service_account=pool_service_account)]
     for name, policy in roles.service_policies.items():
         problems += [f"{service} {name}: {p}" for p in
                      service_policy_violations(policy, tenant_access_role_arn=roles.tenant_access_arn)]
@@ -336,5 +356,6 @@ def platform_abac_violations(doc: Mapping[str, Any], platform: Any,
     table = f"arn:aws:dynamodb:{region}:{account}:table/{{}}".format
     pooled = [table(platform.product_table_name), table(getattr(platform, "pooled_order_table_name", "Order"))]
     problems = abac_violations(roles, pooled_table_arns=pooled, catalogue_table_arn=table(platform.catalogue_table_name))
-    checked = int(roles.trust is not None) + len(roles.tenant_access_policies) + len(roles.service_policies)
+    checked = (int(roles.trust is not None) + int(roles.service_trust is not None) + len(roles.tenant_access_policies)
+               + len(roles.service_policies))
     return checked, problems
