@@ -122,7 +122,7 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
         infra_doc = json.loads(instances[INFRA][tier.value].read_text(encoding="utf-8"))
         order_arn = f"arn:aws:dynamodb:{platform.region}:{ACCOUNT}:table/{names.order_table}"
         tenant_resolve = placeholder_resolver(region=platform.region, known={
-            "${aws_dynamodb_table.order_table.arn}": order_arn})
+            "${aws_dynamodb_table.order_table.arn}": order_arn, "${aws_dynamodb_table.order_table[0].arn}": order_arn})
         rendered = policy_documents(infra_doc, tenant_resolve)
         target = f"module-{INFRA}-{tier.value}"
         for address, policy in rendered.items():
@@ -134,7 +134,7 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
             continue
         isolation += [f"{target} data_access: {p}" for p in data_policy_violations(
             data, tenant_id=tenant.id, order_table_arn=order_arn,
-            pooled_table_arns=[infra_values["product_table_arn"]])]
+            pooled_table_arns=[infra_values["product_table_arn"]], catalogue_table_arn=infra_values["catalogue_table_arn"])]
         isolation += [f"{target} irsa_trust: {p}" for p in trust_violations(
             trust, oidc_provider_arn=infra_values["oidc_provider_arn"],
             oidc_provider_url=infra_values["oidc_provider_url"], namespace=names.namespace,
