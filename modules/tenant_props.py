@@ -40,6 +40,8 @@ class InfraProps(_Props):
 
     tenant_id: str
     tier: str
+    deployment: str
+    routing: str
     company_name: str
     admin_email: str
     admin_username: str
@@ -57,6 +59,7 @@ class InfraProps(_Props):
     oidc_provider_url: str
     product_table_arn: str
     catalogue_table_name: str
+    catalogue_table_arn: str
     api_key_name: str
     usage_plan_id: str
     enable_custom_domain: Flag
@@ -93,6 +96,7 @@ class AppsProps(_Props):
     order_image: str
     order_table_name: str
     product_table_name: str
+    catalogue_table_name: str
     ingress_class_name: str
     ingress_controller_namespace: str
 

@@ -3,6 +3,7 @@ synthesised module version as it is (variables unresolved) besides the per-tier 
 
 from __future__ import annotations
 
+import json
 import shutil
 
 import pytest
@@ -25,6 +26,10 @@ def test_check_renders_the_aws_build_without_credentials_and_scans_module_versio
         "platform", "platform-k8s", *(f"module-{layer}-{tier}" for layer in ("infra", "apps")
                                       for tier in ("basic", "standard", "premium", "platinum")),
         f"module-infra-version-{modules[0]}", f"module-apps-version-{modules[0]}"}
+    # the pool's ABAC roles (created on every platform) were read from the synthesised platform
+    report = json.loads((fresh_project.project_dir / ".tenantform" / "check" / "report.json").read_text())
+    (abac,) = [r for r in report if r["tool"] == "abac"]
+    assert (abac["checked"], abac["passed"], abac["findings"]) == (4, 4, [])
     backend = (fresh_project.project_dir / "cdktf.out" / "workspaces" / "platform" / "cdk.tf.json").read_text()
     assert '"bucket": "tenantform-state-check-only"' in backend
 

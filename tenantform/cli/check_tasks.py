@@ -1,4 +1,4 @@
-"""`invoke check`: the security and isolation gates (tenantform/checks.py, docs/security.md)."""
+"""`invoke check`: the security and isolation gates (tenantform/checks/, docs/security.md)."""
 
 from __future__ import annotations
 
@@ -34,6 +34,8 @@ def check(c: Context, only="", verbose=False, target=None):  # noqa: ANN001, ANN
                       f"[red]{len(r.errors)}[/red]" if r.errors else "0", f"{r.seconds:.1f}")
     console.print(table)
     for r in reports:
+        if r.note:
+            console.print(f"{r.tool}: {r.note}")
         for error in r.errors:
             console.print(f"[red]{r.tool} error[/red]: {error}")
         for f in r.unexplained:

@@ -7,7 +7,7 @@ import hashlib
 from dataclasses import dataclass
 from typing import Any, Sequence
 
-from tenantform.names import INFRA, LAYERS, workspace_name
+from tenantform.names import INFRA, LAYERS, layers_of, workspace_name
 from tenantform.project import Project
 from tenantform.records import Record
 from tenantform.roots import dumps
@@ -86,7 +86,7 @@ def detect(project: Project, tenants: Sequence[Tenant], layers: Sequence[str], *
         records = {layer: project.records.get(workspace_name(tenant.id, layer))
                    for layer in LAYERS if layer in layers or layer == INFRA}
         version = versions.of(tenant.id, records[INFRA])
-        for layer in LAYERS:
+        for layer in layers_of(project.platform.deployment_of(tenant.tier)):  # a pooled tenant: infra only
             if layer not in layers:
                 continue
             workspace = workspace_name(tenant.id, layer)
