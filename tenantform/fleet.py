@@ -12,7 +12,7 @@ A run goes in two phases:
    hashicorp/terraform#31964), each command under `-lock-timeout` and logged to
    `.tenantform/logs/<workspace>/<command>.log`. One workspace's failure is recorded and the others
    go on. The run's results are kept in `.tenantform/fleet/last-run.json` (for `--retry-failed`).
-   On the tfc target each workspace is one remote run instead (`tfc_target.run_layer`: no local
+   On the tfc target each workspace is one remote run instead (tenantform/runners/tfc.py: no local
    terraform, no init lock; the run URL is the log); detection, records, failure isolation and the
    summary are the same; `fleet.drift` starts refresh-only runs, which are never applied.
 
@@ -40,8 +40,9 @@ from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any, Sequence
 
+from tenantform import outcomes
 from tenantform.errors import InvalidInput, TenantformError
 from tenantform.ledger import ReplaceGuard
 from tenantform.module_version import module_dir
@@ -49,10 +50,10 @@ from tenantform.names import APPS, INFRA, LAYERS, workspace_name
 from tenantform.project import Project
 from tenantform.records import Record
 from tenantform.roots import ROOT_FILE, dumps
-from tenantform.targets import TargetKind
+from tenantform.runners import runner_for
 from tenantform.tenant import Tenant, validate_tenant_id
 from tenantform.tenant_files import BrokenTenant, load_each
-from tenantform.terraform import Result, terraform_processes_in
+from tenantform.terraform import drifted_resources, raise_interrupt, terraform_processes_in  # noqa: F401 - drifted_resources: fleet API
 from tenantform.tiers import Tier
 
 FLEET_DIR = "fleet"
@@ -61,38 +62,8 @@ ROLLOUT_FILE = "rollout.json"
 TIER_ORDER = {tier: index for index, tier in enumerate(Tier)}  # rollouts go basic first, platinum last
 
 
-class Mode(str, enum.Enum):
-    PLAN = "plan"
-    APPLY = "apply"
-    DRIFT = "drift"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class Outcome(str, enum.Enum):
-    UP_TO_DATE = "up to date"
-    """Not planned: root, inputs and module version are those of the last successful apply."""
-    NO_CHANGES = "no changes"
-    """Planned: terraform has nothing to do (the record is brought up to date)."""
-    CHANGES = "changes"
-    """Planned (plan only): terraform would change something."""
-    APPLIED = "applied"
-    IN_SYNC = "in sync"
-    """Drift check: the real resources match the state and the configuration."""
-    DRIFTED = "drifted"
-    """Drift check: resources changed outside terraform and terraform would change them back."""
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    """Not run: the tenant's infra layer failed first, or a halted rollout stopped the wave."""
-    SYNTHESISED = "synthesised"
-    """Root written, not planned: an apps workspace without a configured cluster."""
-    REFUSED = "refused"
-    """Planned, not applied: the plan destroys or replaces a stateful resource (tenantform/ledger.py)
-    and the run did not allow it (`--allow-replace`)."""
-
-    def __str__(self) -> str:
-        return self.value
+Mode = outcomes.Mode  # plan, apply, drift (tenantform/outcomes.py)
+Outcome = outcomes.Outcome  # the one vocabulary of workspace outcomes (tenantform/outcomes.py)
 
 
 CHANGED = (Outcome.CHANGES, Outcome.APPLIED, Outcome.DRIFTED)
@@ -458,40 +429,6 @@ def init_lock(project: Project) -> FileLock:
 
 
 # -- executing ------------------------------------------------------------------------------------------------
-def _events(stdout: str) -> Iterator[dict[str, Any]]:
-    for line in stdout.splitlines():
-        if line.startswith("{"):
-            try:
-                yield json.loads(line)
-            except ValueError:
-                continue
-
-
-def drifted_resources(stdout: str) -> list[str]:
-    """Resources changed outside terraform that the plan would change back.
-
-    `resource_drift` events alone are noisy (computed attributes that settle after an apply, such
-    as a user pool's domain or a role's inline policies managed by another resource, show up after
-    every apply, on AWS as on moto), so drift counts only where terraform would also act.
-    """
-    drift: set[str] = set()
-    planned: set[str] = set()
-    for event in _events(stdout):
-        resource = (event.get("change") or {}).get("resource") or {}
-        address = resource.get("addr")
-        if not address:
-            continue
-        if event.get("type") == "resource_drift":
-            drift.add(address)
-        elif event.get("type") == "planned_change" and event["change"].get("action") != "read":
-            planned.add(address)
-    return sorted(drift & planned)
-
-
-def _raise_interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001
-    raise KeyboardInterrupt
-
-
 class Runner:
     """Runs the workspaces that must run: a thread pool of terraform process chains."""
 
@@ -509,6 +446,8 @@ class Runner:
         self.interrupted = False
         self.running: dict[str, None] = {}
         self.init_lock = init_lock(project)
+        self.backend = runner_for(project)
+        """Runs each workspace: local terraform or HCP Terraform remote runs (tenantform/runners/)."""
 
     def run(self, works: Sequence[Work]) -> list[WorkspaceResult]:
         by_tenant: dict[str, list[Work]] = {}
@@ -518,7 +457,7 @@ class Runner:
         results: list[WorkspaceResult] = []
         previous = None
         if threading.current_thread() is threading.main_thread():  # SIGTERM stops a run as Ctrl-C does
-            previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+            previous = signal.signal(signal.SIGTERM, raise_interrupt)
         try:
             self._run_jobs(jobs, results)
         finally:
@@ -594,85 +533,7 @@ class Runner:
         return results
 
     def _run_workspace(self, work: Work) -> WorkspaceResult:
-        if self.project.settings.target is TargetKind.TFC:
-            return self._run_remote(work)
-        started = time.monotonic()
-        result = WorkspaceResult(work.workspace, work.tenant.id, work.layer, work.version, Outcome.FAILED,
-                                 reason=work.reason)
-        log_dir = self.project.settings.work_dir / "logs" / work.workspace
-        step = "render"
-        try:
-            write_root_text(self.project.workspace_dir(work.workspace), work.text)
-            tf = self.project.terraform(work.workspace)
-            step = "init"
-            with self.init_lock:
-                tf.init()
-            step = "plan"
-            result.planned = True
-            plan = tf.plan()
-            self._take_plan(result, plan)
-            result.log = str(plan.log)
-            if self.mode is Mode.DRIFT:
-                result.drifted = drifted_resources(plan.stdout)
-                if result.drifted:
-                    result.outcome = Outcome.DRIFTED
-                elif plan.changes.any:
-                    result.outcome = Outcome.CHANGES
-                    result.message = ("no drift; changes pending: " +
-                                      ("the root changed since the last apply" if work.reason != "drift check" else
-                                       "what the root reads (platform outputs, data sources) changed"))
-                else:
-                    result.outcome = Outcome.IN_SYNC
-            elif not plan.changes.any:
-                result.outcome = Outcome.NO_CHANGES
-                self.record_applied(work, result, resources=work.previous.resources if work.previous else 0)
-            elif self.mode is Mode.PLAN:
-                result.outcome = Outcome.CHANGES
-            elif refusal := self.guard.refusal(result.actions):
-                result.outcome, result.message = Outcome.REFUSED, refusal
-            else:
-                step = "apply"
-                apply = tf.apply()
-                result.log = str(apply.log)
-                if apply.changes.any:
-                    result.add, result.change, result.remove = (apply.changes.add, apply.changes.change,
-                                                                apply.changes.remove)
-                result.outcome = Outcome.APPLIED
-                self.record_applied(work, result, resources=len(tf.state_list()))
-        except Exception as exc:  # noqa: BLE001 - one workspace's failure must not stop the fleet
-            result.outcome = Outcome.FAILED
-            result.error_class = type(exc).__name__
-            first = str(exc).strip().splitlines()
-            detail = [line.strip() for line in first[1:] if line.strip()]
-            result.message = (f"{step}: " + (detail[0] if detail else (first[0] if first else type(exc).__name__)))
-            if not isinstance(exc, TenantformError):
-                result.message = f"{step}: {type(exc).__name__}: {exc}"
-            if self.interrupted:
-                result.message = f"{step}: interrupted"
-            log = log_dir / f"{step}.log"
-            result.log = str(log) if log.is_file() else result.log
-            if self.mode is Mode.APPLY and step != "render":
-                self.project.records.put(Record(workspace=work.workspace, status="failed",
-                                                module_version=work.version, log=result.log,
-                                                message=result.message[:500]))
-        result.seconds = time.monotonic() - started
-        return result
-
-    @staticmethod
-    def _take_plan(result: WorkspaceResult, plan: Result) -> None:
-        result.add, result.change, result.remove = plan.changes.add, plan.changes.change, plan.changes.remove
-        result.actions = [f"{action} {address}" for action, address in plan.changes.actions if action != "read"]
-
-    def record_applied(self, work: Work, result: WorkspaceResult, *, resources: int) -> None:
-        self.project.records.put(Record(workspace=work.workspace, status="applied", fingerprint=work.fingerprint,
-                                        module_version=work.version, resources=resources, log=result.log))
-
-    # -- the tfc target: one remote run per workspace instead of local terraform --------------------------
-    def _run_remote(self, work: Work) -> WorkspaceResult:
-        """On the tfc target each workspace is one remote run (tenantform/fleet_remote.py)."""
-        from tenantform.fleet_remote import run_remote  # only the tfc target talks to HCP Terraform
-
-        return run_remote(self, work)
+        return self.backend.run_fleet_workspace(self, work)
 
 
 # -- a fleet run ------------------------------------------------------------------------------------------------
@@ -805,8 +666,7 @@ def _prepare(project: Project, to_run: list[Work], versions: Versions, results: 
 
     if not platform_deployed(project):
         raise TenantformError("the platform is not deployed on this target: run `invoke platform.deploy` first")
-    if project.settings.target is not TargetKind.TFC:  # tfc runs no local terraform
-        project.target.terraform_env()  # writes the CLI config (plugin cache, mirror) once, before the threads
+    runner_for(project).before_fleet_threads()  # local: the CLI config (plugin cache, mirror), once, before the threads
     return to_run
 
 
