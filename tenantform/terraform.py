@@ -465,6 +465,3 @@ class Terraform:
         if not result.ok:
             return []
         return [line for line in result.stdout.splitlines() if line.strip()]
-
-    def validate(self) -> Result:
-        return self._check(self._run("validate", ["validate", "-no-color", "-json"]), "validate")
