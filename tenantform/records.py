@@ -103,6 +103,8 @@ class Records:
                message: str = "", count: Callable[[], int] | None = None) -> Record:
         """Record a run's outcome: THE place runs are recorded (the module docstring says the rule).
         `count` counts the workspace's resources in the backend; it is called only when needed."""
+        if outcome not in RECORDED:
+            raise ValueError(f"a run that is {outcome.value!r} leaves no record")
         resources = 0
         if RECORDED[outcome] is Outcome.APPLIED and count is not None:
             last = self.local(workspace)
