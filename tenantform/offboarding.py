@@ -1,4 +1,4 @@
-"""Offboarding one tenant (local and aws targets): keep a final backup, remove everything else,
+"""Offboarding one tenant: keep a final backup, remove everything else,
 resume where an interrupted run stopped.
 
 Steps, in order; each is recorded in a journal (`.tenantform/offboarding/<id>.json`) once done,
@@ -17,7 +17,8 @@ so a re-run skips it, and none fails because its work already happened:
   forget    roots, records and the tenant file removed; then the journal.
 
 The journal keeps the tenant's definition, so a run interrupted after the tenant file went
-still resumes. The tfc target runs its own layer steps (tenantform/tfc_target.py).
+still resumes. The layer and state steps are the runner's (tenantform/runners/: terraform destroy and
+the S3 state objects locally; destroy runs and workspace deletion on HCP Terraform).
 """
 
 from __future__ import annotations
@@ -29,19 +30,17 @@ import time
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any
 
 from tenantform import tenant_data
 from tenantform.atomic import write_atomic
 from tenantform.errors import TenantformError
-from tenantform.names import APPS, INFRA, LAYERS, tenant_names
+from tenantform.names import INFRA, LAYERS, tenant_names
 from tenantform.project import Project, Say, _quiet
-from tenantform.roots import write_root
-from tenantform.state_bucket import delete_state_objects, list_state_keys
-from tenantform.targets import TargetKind
+from tenantform.outcomes import LayerOutcome, Outcome
+from tenantform.runners import Runner, runner_for
 from tenantform.tenant import Tenant, parse_tenant, validate_tenant_id
-from tenantform.tiers import profile
-from tenantform.workflows import Confirm, LayerOutcome, Report, apply_layer, forget_tenant
+from tenantform.workflows import Confirm, Report, forget_tenant
 
 STEPS = ("backup", "products", "apps", "infra", "verify", "state", "forget")
 
@@ -144,75 +143,12 @@ class Removal:
         return "\n".join(lines)
 
 
-class Layers(Protocol):
-    """How a target removes a tenant's layers and their state (local/aws here, tfc in tfc_target)."""
-
-    def inventory(self, tenant: Tenant, layers: list[str]) -> dict[str, list[str]]:
-        """Workspace -> resource addresses, for those of `layers` that have a workspace to destroy."""
-
-    def destroy(self, tenant: Tenant, layer: str, resources: list[str], say: Say) -> LayerOutcome: ...
-
-    def state_lines(self, tenant: Tenant) -> list[str]:
-        """What `remove_state` will remove, for the confirmation."""
-
-    def remove_state(self, tenant: Tenant) -> list[str]:
-        """Remove what is left of the tenant's state; returns what was removed."""
-
-
-class LocalLayers:
-    """local and aws targets: terraform here, state objects in the S3 bucket."""
-
-    def __init__(self, project: Project) -> None:
-        self.project = project
-
-    def inventory(self, tenant: Tenant, layers: list[str]) -> dict[str, list[str]]:
-        project = self.project
-        names = tenant_names(tenant.id, platform_name=project.platform.name)
-        version, _ = project.ensure_modules()
-        found: dict[str, list[str]] = {}
-        for layer in layers:
-            workspace = names.workspace(layer)
-            if layer == APPS and not project.cluster_configured:
-                continue
-            write_root(project.workspace_dir(workspace), project.render_root(tenant, layer, version))
-            tf = project.terraform(workspace)
-            tf.init()
-            found[workspace] = [a for a in tf.state_list() if not a.startswith("data.") and ".data." not in a]
-        return found
-
-    def destroy(self, tenant: Tenant, layer: str, resources: list[str], say: Say) -> LayerOutcome:
-        project = self.project
-        workspace = tenant_names(tenant.id, platform_name=project.platform.name).workspace(layer)
-        if not resources:
-            return LayerOutcome(workspace, "absent", note="no resources in state")
-        version, _ = project.ensure_modules(say)
-        if layer == INFRA and profile(tenant.tier).enable_deletion_protection:
-            say(f"{workspace}: turning deletion protection off before destroying (order table, user pool)")
-            apply_layer(project, tenant, INFRA, version, say=say, deletion_protection=False)
-        tf = project.terraform(workspace)
-        say(f"{workspace}: terraform destroy")
-        planned = tf.plan(destroy=True)
-        result = tf.apply(destroying=True) if planned.changes.any else planned
-        changes = result.changes if result.changes.any else planned.changes
-        return LayerOutcome(workspace, "destroyed", changes, log=str(result.log))
-
-    def state_lines(self, tenant: Tenant) -> list[str]:
-        bucket = self.project.target.state_bucket
-        keys = list_state_keys(self.project.target.client("s3"), bucket, f"tenants/{tenant.id}/")
-        return [f"  state objects in s3://{bucket}: {', '.join(keys) or 'none'}"]
-
-    def remove_state(self, tenant: Tenant) -> list[str]:
-        bucket = self.project.target.state_bucket
-        return [f"s3://{bucket}/{key}" for key in
-                delete_state_objects(self.project.target.client("s3"), bucket, f"tenants/{tenant.id}/")]
-
-
 OFFBOARDING_CALLS = "the final backup, the tenant's rows in the pooled table, the check that nothing is left"
 
 
 def require_aws_credentials(project: Project, *, calls: str = OFFBOARDING_CALLS, job: str = "offboarding") -> None:
     """The data steps call AWS from this machine; on the local target the emulator's keys are used."""
-    if project.target.kind is TargetKind.LOCAL:
+    if not project.target.aws_credentials_needed:
         return
     try:
         why = "" if project.target.boto3_session().get_credentials() is not None else "none found"
@@ -228,12 +164,10 @@ def require_aws_credentials(project: Project, *, calls: str = OFFBOARDING_CALLS,
 def aws_client(project: Project, service: str) -> Any:
     """A boto3 client for the data steps. The tfc target keeps no AWS session for terraform (its
     credentials live in HCP variable sets); these calls use this machine's (tenantform.aws_profile)."""
-    if project.target.kind is TargetKind.TFC:
-        return project.target.boto3_session().client(service)
-    return project.target.client(service)
+    return project.target.data_client(service)
 
 
-def plan(project: Project, tenant: Tenant, journal: Journal | None, layers: Layers, *,
+def plan(project: Project, tenant: Tenant, journal: Journal | None, layers: Runner, *,
          skip_backup: bool) -> Removal:
     """What a (resumed) offboarding will remove and keep. Reads; changes nothing in AWS."""
     project.target.prepare()
@@ -258,17 +192,17 @@ def plan(project: Project, tenant: Tenant, journal: Journal | None, layers: Laye
 
 
 def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _quiet,
-             skip_backup: bool = False, layers: Layers | None = None) -> Report:
+             skip_backup: bool = False, layers: Runner | None = None) -> Report:
     try:
         return _offboard(project, tenant_id=tenant_id, confirm=confirm, say=say, skip_backup=skip_backup,
-                         layers=layers if layers is not None else LocalLayers(project))
+                         layers=layers if layers is not None else runner_for(project))
     except tenant_data.aws_errors() as exc:  # AccessDenied, throttling, no route: one line, then resume
         raise TenantformError(f"an AWS call of the offboarding of {tenant_id} failed ({exc}); "
                               "what is done is journaled: fix the cause and re-run") from None
 
 
 def _offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say, skip_backup: bool,
-              layers: Layers) -> Report:
+              layers: Runner) -> Report:
     started = time.monotonic()
     journal = Journal.load(project, tenant_id)
     tenant = journal.tenant if journal else project.registry.get(tenant_id)
@@ -318,10 +252,10 @@ def _offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say, s
     for layer in reversed(LAYERS):  # workloads before the identities and tables they use
         workspace = names.workspace(layer)
         if layer in journal.done:
-            report.layers.append(LayerOutcome(workspace, "destroyed", note="destroyed by an earlier run"))
+            report.layers.append(LayerOutcome(workspace, Outcome.DESTROYED, note="destroyed by an earlier run"))
             continue
         if workspace not in removal.resources:
-            report.layers.append(LayerOutcome(workspace, "absent", note="never planned (no cluster)"))
+            report.layers.append(LayerOutcome(workspace, Outcome.ABSENT, note="never planned (no cluster)"))
         else:
             report.layers.append(layers.destroy(tenant, layer, removal.resources[workspace], say))
         journal.finish(project, layer)

@@ -13,11 +13,23 @@ import json
 import threading
 import time
 from pathlib import Path
-from typing import Protocol
+from typing import Iterable, Iterator, Protocol
 
 WATCHED = ("plan", "apply", "plan-destroy", "destroy", "refresh")
 _START_EVENTS = ("apply_start", "apply_progress", "refresh_start", "provision_start")
 _END_EVENTS = ("apply_complete", "apply_errored", "refresh_complete", "provision_complete", "provision_errored")
+
+
+def json_events(lines: Iterable[str]) -> Iterator[dict]:
+    """terraform's `-json` events: one JSON object a line; other lines and broken ones are skipped.
+    The one parser of them (tenantform/terraform.py summarises and finds drift with it too)."""
+    for line in lines:
+        line = line.strip()
+        if line.startswith("{"):
+            try:
+                yield json.loads(line)
+            except ValueError:
+                continue
 
 
 class Reporter(Protocol):
@@ -79,13 +91,7 @@ class Watcher:
             return
         lines = (self._partial + chunk).split("\n")
         self._partial = lines.pop()
-        for line in lines:
-            if not line.startswith("{"):
-                continue
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue
+        for event in json_events(lines):
             address = _address(event)
             if address is None:
                 continue

@@ -20,7 +20,7 @@ from tenantform.remote_records import project_records
 from tenantform.roots import render_apps_root, render_infra_root, workspace_dir
 from tenantform.source_graph import PLATFORM_ENTRIES, source_files
 from tenantform.synthesis import AppConfig, Selection, module_stack_id, run_synth
-from tenantform.targets import Settings, Target, TargetKind, make_target
+from tenantform.targets import Settings, Target, make_target
 from tenantform.tenant import Tenant, TenantRegistry
 from tenantform.terraform import Terraform
 
@@ -45,7 +45,7 @@ class Project:
     # -- versions and synthesis -------------------------------------------------------------------
     @property
     def emulator(self) -> bool:
-        return self.settings.target is TargetKind.LOCAL
+        return self.target.emulated
 
     def module_version(self) -> str:
         return module_version(self.settings.project_dir, emulator=self.emulator)
@@ -144,8 +144,8 @@ class Project:
         common = dict(target=self.target, platform=self.platform, version=version, out_dir=self.settings.out_dir)
         if layer == INFRA:
             return self.fit_to_module(render_infra_root(tenant, **common, **overrides), version, layer)  # type: ignore[arg-type]
-        # tfc: runs are remote and cannot read a local kubeconfig; they reach EKS with `aws eks get-token`
-        kubeconfig = None if self.settings.target is TargetKind.TFC else self.settings.kubeconfig
+        # remote runs (tfc) cannot read a local kubeconfig; they reach EKS with `aws eks get-token`
+        kubeconfig = self.settings.kubeconfig if self.target.runs_here else None
         return self.fit_to_module(render_apps_root(tenant, **common, kubeconfig=kubeconfig,
                                                    kube_context=self.settings.kube_context), version, layer)
 
@@ -177,4 +177,4 @@ class Project:
 
     @property
     def cluster_configured(self) -> bool:
-        return bool(self.settings.kubeconfig) or self.settings.target is not TargetKind.LOCAL
+        return bool(self.settings.kubeconfig) or not self.target.emulated

@@ -179,15 +179,7 @@ def _status(exc: Exception) -> int | None:
 def record_store(target: Target) -> S3RecordStore | TfcRecordStore | None:
     """The store for a target: the state bucket on local/aws; the workspaces' tags on tfc
     (tenantform/tfc_records.py)."""
-    from tenantform.targets import TargetKind
-
-    if target.kind in (TargetKind.LOCAL, TargetKind.AWS):
-        return S3RecordStore(target)
-    if target.kind is TargetKind.TFC:
-        from tenantform.tfc_records import TfcRecordStore
-
-        return TfcRecordStore(target)  # type: ignore[arg-type]
-    return None
+    return target.record_store()
 
 
 def project_records(project: Any) -> Records:

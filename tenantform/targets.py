@@ -154,6 +154,14 @@ class Target:
     """What differs between targets, for workspaces whose state is in S3."""
 
     kind: TargetKind
+    emulated = False
+    """AWS is the local emulator (moto): module versions and roots are built for it."""
+    deploys_platform_on_demand = False
+    """Onboarding deploys the platform when it never was (only where that costs nothing)."""
+    aws_credentials_needed = True
+    """AWS calls from this machine (offboarding's data steps) need real credentials."""
+    runs_here = True
+    """terraform runs on this machine, so roots may name local files (a kubeconfig)."""
 
     def __init__(self, settings: Settings, platform: PlatformConfig) -> None:
         self.settings = settings
@@ -211,12 +219,25 @@ class Target:
     def client(self, service: str):  # noqa: ANN201
         return self.boto3_session().client(service)
 
+    def data_client(self, service: str):  # noqa: ANN201
+        """A boto3 client for the AWS calls tenantform makes itself (backups, pooled rows, checks)."""
+        return self.client(service)
+
+    def record_store(self):  # noqa: ANN201
+        """Where applied records live beside the state (tenantform/remote_records.py)."""
+        from tenantform.remote_records import S3RecordStore
+
+        return S3RecordStore(self)
+
     def describe(self) -> str:
         return f"{self.kind.value} (region {self.platform.region}, state bucket {self.state_bucket})"
 
 
 class LocalTarget(Target):
     kind = TargetKind.LOCAL
+    emulated = True
+    deploys_platform_on_demand = True
+    aws_credentials_needed = False  # the emulator's keys
 
     def __init__(self, settings: Settings, platform: PlatformConfig) -> None:
         super().__init__(settings, platform)

@@ -24,30 +24,15 @@ import time
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 from tenantform.errors import TenantformError, TerraformFailed
 from tenantform.locks import FileLock
-from tenantform.progress import Watcher
+from tenantform.outcomes import Changes
+from tenantform.progress import Watcher, json_events
 
 PLAN_FILE = "tfplan"
 INIT_MARKER = "tenantform-init.sha256"
-
-
-@dataclass
-class Changes:
-    add: int = 0
-    change: int = 0
-    remove: int = 0
-    actions: list[tuple[str, str]] = field(default_factory=list)
-    """(action, resource address) of each planned change."""
-
-    @property
-    def any(self) -> bool:
-        return bool(self.add or self.change or self.remove)
-
-    def __str__(self) -> str:
-        return f"+{self.add} ~{self.change} -{self.remove}"
 
 
 @dataclass
@@ -73,19 +58,7 @@ def find_terraform(binary: str = "terraform") -> str:
     return path
 
 
-def _events(stdout: str) -> list[dict[str, Any]]:
-    events = []
-    for line in stdout.splitlines():
-        line = line.strip()
-        if line.startswith("{"):
-            try:
-                events.append(json.loads(line))
-            except ValueError:
-                continue
-    return events
-
-
-def _summarise(events: list[dict[str, Any]]) -> tuple[Changes, list[str]]:
+def _summarise(events: Iterable[dict[str, Any]]) -> tuple[Changes, list[str]]:
     changes = Changes()
     errors: list[str] = []
     for event in events:
@@ -103,6 +76,27 @@ def _summarise(events: list[dict[str, Any]]) -> tuple[Changes, list[str]]:
             errors.append(f"{diag.get('summary', '')}{' (' + where + ')' if where else ''}: "
                           f"{diag.get('detail', '')}".strip())
     return changes, errors
+
+
+def drifted_resources(stdout: str) -> list[str]:
+    """Resources changed outside terraform that the plan (its `-json` output) would change back.
+
+    `resource_drift` events alone are noisy (computed attributes that settle after an apply, such
+    as a user pool's domain or a role's inline policies managed by another resource, show up after
+    every apply, on AWS as on moto), so drift counts only where terraform would also act.
+    """
+    drift: set[str] = set()
+    planned: set[str] = set()
+    for event in json_events(stdout.splitlines()):
+        resource = (event.get("change") or {}).get("resource") or {}
+        address = resource.get("addr")
+        if not address:
+            continue
+        if event.get("type") == "resource_drift":
+            drift.add(address)
+        elif event.get("type") == "planned_change" and event["change"].get("action") != "read":
+            planned.add(address)
+    return sorted(drift & planned)
 
 
 # -- interruption and state locks -----------------------------------------------------------------
@@ -210,7 +204,8 @@ def terraform_processes_in(workdir: Path) -> list[int]:
     return found
 
 
-def _raise_interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001
+def raise_interrupt(signum: int, frame: Any) -> None:  # noqa: ARG001
+    """A SIGTERM handler: stop as Ctrl-C does (terraform runs and fleet runs install it)."""
     raise KeyboardInterrupt
 
 
@@ -276,7 +271,7 @@ class Terraform:
             "command": name}), encoding="utf-8")
         previous = None
         if threading.current_thread() is threading.main_thread():
-            previous = signal.signal(signal.SIGTERM, _raise_interrupt)
+            previous = signal.signal(signal.SIGTERM, raise_interrupt)
         interrupted = False
         try:
             with Watcher(workspace=self.workdir.name, command=name, output=out_path, log=self.log_dir / f"{name}.log"):
@@ -317,7 +312,7 @@ class Terraform:
                        f"{stdout}{stderr}", encoding="utf-8")
         if returncode in ok_codes and name in ("plan", "apply", "plan-destroy", "destroy"):
             self._forget_dead_holders()  # the lock was free: no lock of theirs is left
-        changes, errors = _summarise(_events(stdout))
+        changes, errors = _summarise(json_events(stdout.splitlines()))
         if returncode not in ok_codes and not errors:
             errors = [line for line in (stderr or stdout).strip().splitlines()[-15:] if line.strip()]
         return Result(command=name, returncode=returncode, seconds=seconds, log=log,
@@ -448,6 +443,3 @@ class Terraform:
         if not result.ok:
             return []
         return [line for line in result.stdout.splitlines() if line.strip()]
-
-    def validate(self) -> Result:
-        return self._check(self._run("validate", ["validate", "-no-color", "-json"]), "validate")

@@ -13,28 +13,17 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from tenantform.errors import InvalidInput, TenantformError
-from tenantform.names import APPS, INFRA, LAYERS, PLATFORM_STATE_KEY, PLATFORM_WORKSPACE, layers_of, tenant_names
+from tenantform.names import INFRA, LAYERS, layers_of, tenant_names
+from tenantform.outcomes import LayerOutcome, Outcome
 from tenantform.project import Project, Say, _quiet
-from tenantform.records import Record
-from tenantform.roots import fingerprint, write_root
-from tenantform.state_bucket import BootstrapResult, delete_state_objects, list_state_keys
-from tenantform.targets import TargetKind
+from tenantform.roots import write_root
+from tenantform.runners import runner_for, write_tenant_root
+from tenantform.state_bucket import BootstrapResult
 from tenantform.tenant import Tenant, validate_tenant_id
-from tenantform.terraform import Changes, Result, exclusive, parse_duration
+from tenantform.terraform import exclusive, parse_duration
 from tenantform.tiers import Tier
 
 Confirm = Callable[[str], bool]
-
-
-@dataclass
-class LayerOutcome:
-    workspace: str
-    status: str
-    """applied, unchanged, synthesised (not planned), destroyed, absent."""
-    changes: Changes = field(default_factory=Changes)
-    outputs: dict[str, Any] = field(default_factory=dict)
-    log: str = ""
-    note: str = ""
 
 
 @dataclass
@@ -56,81 +45,37 @@ class Report:
 
 # -- the platform --------------------------------------------------------------------------------
 def platform_deployed(project: Project) -> bool:
-    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
-        from tenantform import tfc_target
-
-        return tfc_target.platform_deployed(project)
-    s3 = project.target.client("s3")
-    return bool(list_state_keys(s3, project.target.state_bucket, PLATFORM_STATE_KEY))
+    return runner_for(project).platform_deployed()
 
 
 def deploy_platform(project: Project, *, say: Say = _quiet, plan_only: bool = False,
                     with_k8s: bool = True) -> LayerOutcome:
-    """Plan and apply `platform`; with_k8s also synthesises `platform-k8s` (planned only with a cluster)."""
-    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
-        from tenantform import tfc_target
-
-        return tfc_target.deploy_platform(project, say=say, plan_only=plan_only, with_k8s=with_k8s)
-    project.target.prepare()
+    """Plan and apply `platform`; with_k8s also synthesises `platform-k8s` (and runs it where the runner can)."""
+    runner = runner_for(project)
+    runner.prepare()
     project.ensure_platform_synth(say, k8s=with_k8s)
-    tf = project.terraform(PLATFORM_WORKSPACE)
-    say("platform: terraform init")
-    tf.init()
-    say("platform: terraform plan")
-    plan = tf.plan()
-    if plan_only or not plan.changes.any:
-        return LayerOutcome(PLATFORM_WORKSPACE, "planned" if plan_only else "unchanged", plan.changes,
-                            tf.outputs() if not plan_only else {}, str(plan.log))
-    say(f"platform: terraform apply ({plan.changes})")
-    apply = tf.apply()
-    return LayerOutcome(PLATFORM_WORKSPACE, "applied", apply.changes or plan.changes, tf.outputs(), str(apply.log))
+    return runner.deploy_platform(say=say, plan_only=plan_only, with_k8s=with_k8s)
 
 
 def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False, say: Say = _quiet) -> LayerOutcome:
-    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
-        from tenantform import tfc_target
-
-        return tfc_target.destroy_platform(project, confirm=confirm, force=force, say=say)
     tenants = project.registry.ids()
     if tenants and not force:
         raise TenantformError(f"{len(tenants)} tenants still exist ({', '.join(tenants[:10])}"
                               f"{', ...' if len(tenants) > 10 else ''}): offboard them first, or pass --force")
-    project.target.prepare()
-    project.ensure_platform_synth(say, k8s=False)
-    tf = project.terraform(PLATFORM_WORKSPACE)
-    tf.init()
-    resources = [a for a in tf.state_list() if not a.startswith("data.") and ".data." not in a]
-    shared_tables = [project.platform.product_table_name, project.platform.catalogue_table_name, project.platform.pooled_order_table_name]
-    description = "\n".join([f"Destroying the platform removes {len(resources)} resources and its state "
-                             f"object s3://{project.target.state_bucket}/{PLATFORM_STATE_KEY}:"]
-                            + [f"  - {address}" for address in resources]
-                            + [f"Deletion protection is turned off first on the tables {', '.join(shared_tables)} "
-                               "(every tenant's pooled data and the tenant catalogue; no backup is taken)"])
-    if not confirm(description):
-        raise TenantformError("not confirmed: nothing removed")
-    from tenantform.tenant_data import unprotect_tables
-
-    unprotect_tables(project.target.client("dynamodb"), shared_tables, say=say)
-    say("platform: terraform destroy")
-    plan = tf.plan(destroy=True)
-    result = tf.apply(destroying=True) if plan.changes.any else plan
-    delete_state_objects(project.target.client("s3"), project.target.state_bucket, PLATFORM_STATE_KEY)
-    changes = result.changes if result.changes.any else plan.changes
-    return LayerOutcome(PLATFORM_WORKSPACE, "destroyed", changes, log=str(result.log))
+    runner = runner_for(project)
+    runner.prepare()
+    return runner.destroy_platform(confirm=confirm, say=say)
 
 
 def ensure_platform(project: Project, *, say: Say = _quiet) -> LayerOutcome | None:
-    """On the local target, deploy the platform if it never was. Elsewhere, require it."""
-    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
-        from tenantform import tfc_target
-
-        return tfc_target.ensure_platform(project, say=say)
-    if platform_deployed(project):
+    """Deploy the platform if it never was, on a target that allows it (local); elsewhere, require it."""
+    runner = runner_for(project)
+    if runner.platform_deployed():
         return None
-    if project.settings.target is TargetKind.LOCAL:
+    if project.target.deploys_platform_on_demand:
         say("the platform workspace has no state yet: deploying it first (local target)")
         return deploy_platform(project, say=say, with_k8s=False)
-    raise TenantformError("the platform is not deployed on this target: run `invoke platform.deploy` first")
+    raise TenantformError(runner.platform_missing())
 
 
 # -- onboarding ------------------------------------------------------------------------------------
@@ -160,85 +105,26 @@ def resolve_tenant(project: Project, *, tenant_id: str, tier: str | None, email:
 
 
 def init_root(project: Project, tenant: Tenant, layer: str, version: str, *, say: Say = _quiet) -> None:
-    """Write a layer's root and `terraform init` it (providers, backend), nothing else; the layer's
-    apply then skips the init. Remote (tfc) runs initialise remotely: nothing to do here."""
-    if project.target.kind is TargetKind.TFC:
-        return
-    workspace = tenant_names(tenant.id, platform_name=project.platform.name).workspace(layer)
-    write_root(project.workspace_dir(workspace), project.render_root(tenant, layer, version))
-    say(f"{workspace}: terraform init")
-    project.terraform(workspace).init()
+    """Write a layer's root and prepare its workspace (`terraform init`: providers, backend; nothing
+    for remote runs), nothing else; the layer's apply then skips the init."""
+    runner_for(project).init(write_tenant_root(project, tenant, layer, version), say=say)
 
 
 def apply_layer(project: Project, tenant: Tenant, layer: str, version: str, *, say: Say = _quiet,
                 timings: dict[str, float] | None = None, plan_only: bool = False,
                 confirmed: LayerOutcome | None = None, **overrides: object) -> LayerOutcome:
-    """Render one tenant layer's root and (plan and) apply it.
+    """Render one tenant layer's root (with render `overrides`) and plan, or plan and apply, it.
 
-    `confirmed`: the outcome of a `plan_only` call whose plan a person approved; its saved plan
-    file is applied as is (terraform refuses it if the state moved since), never re-planned.
+    `confirmed`: the outcome of a `plan_only` call that a person approved; it is applied as
+    planned or not at all (locally its saved plan file, which terraform refuses if the state moved
+    since; remotely a run whose plan must have the same counts).
     """
-    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
-        from tenantform import tfc_target
-
-        return tfc_target.apply_layer(project, tenant, layer, version, say=say, timings=timings,
-                                      plan_only=plan_only, **overrides)
+    runner = runner_for(project)
+    root = write_tenant_root(project, tenant, layer, version, **overrides)
     timings = timings if timings is not None else {}
-    names = tenant_names(tenant.id, platform_name=project.platform.name)
-    workspace = names.workspace(layer)
-    doc = project.render_root(tenant, layer, version, **overrides)
-    directory = project.workspace_dir(workspace)
-    write_root(directory, doc)
-    print_ = fingerprint(doc, version)
-    if layer == APPS and not project.cluster_configured:
-        project.records.put(Record(workspace=workspace, status="synthesised", module_version=version,
-                                   message="no cluster configured"))
-        return LayerOutcome(workspace, "synthesised", note=(
-            f"root written to {directory}; not planned: no cluster is configured on the local target "
-            "(set tenantform.kubeconfig to plan and apply it)"))
-    tf = project.terraform(workspace)
-    started = time.monotonic()
-    say(f"{workspace}: terraform init")
-    tf.init()
-    timings[f"{layer} init"] = time.monotonic() - started
-    try:
-        if confirmed is not None and confirmed.changes.any:
-            say(f"{workspace}: terraform apply of the confirmed plan ({confirmed.changes})")
-            planned = confirmed.changes
-            apply: Result = tf.apply()
-            timings[f"{layer} apply"] = apply.seconds
-            return _applied(project, tf, workspace, print_, version, apply, planned)
-        say(f"{workspace}: terraform plan")
-        plan = tf.plan()
-        timings[f"{layer} plan"] = plan.seconds
-        if plan_only:
-            project.records.put(Record(workspace=workspace, status="planned", fingerprint=print_,
-                                       module_version=version, log=str(plan.log)))
-            return LayerOutcome(workspace, "planned", plan.changes, log=str(plan.log))
-        if not plan.changes.any:
-            outputs = tf.outputs()
-            project.records.put(Record(workspace=workspace, status="applied", fingerprint=print_,
-                                       module_version=version, resources=len(tf.state_list()),
-                                       log=str(plan.log)))
-            return LayerOutcome(workspace, "unchanged", plan.changes, outputs, str(plan.log))
-        say(f"{workspace}: terraform apply ({plan.changes})")
-        apply = tf.apply()
-        timings[f"{layer} apply"] = apply.seconds
-    except TenantformError as exc:
-        project.records.put(Record(workspace=workspace, status="failed", module_version=version,
-                                   message=str(exc).splitlines()[0]))
-        raise
-    return _applied(project, tf, workspace, print_, version, apply, plan.changes)
-
-
-def _applied(project: Project, tf: Any, workspace: str, print_: str, version: str, apply: Result,
-             planned: Changes) -> LayerOutcome:
-    outputs = tf.outputs()
-    changes = apply.changes if apply.changes.any else planned
-    changes.actions = planned.actions
-    project.records.put(Record(workspace=workspace, status="applied", fingerprint=print_,
-                               module_version=version, resources=len(tf.state_list()), log=str(apply.log)))
-    return LayerOutcome(workspace, "applied", changes, outputs, str(apply.log))
+    if plan_only:
+        return runner.plan(root, say=say, timings=timings)
+    return runner.apply(root, say=say, timings=timings, confirmed=confirmed)
 
 
 def one_run_per_tenant(validate: Callable[..., object]) -> Callable[[Callable[..., Report]], Callable[..., Report]]:
@@ -315,25 +201,24 @@ def onboard(project: Project, *, tenant_id: str, tier: str | None = None, email:
 def update(project: Project, *, tenant_id: str, tier: str | None = None, email: str | None = None,
            name: str | None = None, say: Say = _quiet, confirm: Confirm | None = None) -> Report:
     """Change a tenant's definition and apply it: plan first, then apply after confirmation."""
-    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
-        from tenantform import tfc_target
-
-        return tfc_target.update(project, tenant_id=tenant_id, tier=tier, email=email, name=name,
-                                 say=say, confirm=confirm)
     started = time.monotonic()
     wanted = updated_tenant(project, tenant_id, tier=tier, email=email, name=name)
     report = Report(tenant=wanted)
-    project.target.prepare()
-    version, _ = tenant_module_version(project, tenant_id, say)
+    runner = runner_for(project)
+    runner.prepare()
+    version, _ = tenant_module_version(project, tenant_id, say)  # a tenant keeps its module version
     report.module_version = version
     plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True, timings=report.timings)
              for layer in layers_of(project.platform.deployment_of(wanted.tier))]
     report.layers = plans
+    if runner.plan_only:  # HCP Terraform's tfc.plan_only: speculative plans, nothing applied
+        report.seconds = time.monotonic() - started
+        return report
     if confirm is not None and not confirm(describe_plan(plans)):
         raise TenantformError("not confirmed: nothing applied")
     project.registry.save(wanted)
     report.layers = [apply_layer(project, wanted, layer, version, say=say, timings=report.timings,
-                                 confirmed=plan if plan.status == "planned" else None)
+                                 confirmed=plan if plan.status is Outcome.PLANNED else None)
                      for layer, plan in zip(layers_of(project.platform.deployment_of(wanted.tier)), plans)]
     report.seconds = time.monotonic() - started
     return report
@@ -363,10 +248,6 @@ def describe_plan(layers: list[LayerOutcome]) -> str:
 def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _quiet,
              skip_backup: bool = False) -> Report:
     """Final backup, pooled rows, both layers, verification, state, tenant file: tenantform/offboarding.py."""
-    if project.target.kind is TargetKind.TFC:  # remote runs: tenantform/tfc_target.py
-        from tenantform import tfc_target
-
-        return tfc_target.offboard(project, tenant_id=tenant_id, confirm=confirm, say=say, skip_backup=skip_backup)
     from tenantform import offboarding
 
     return offboarding.offboard(project, tenant_id=tenant_id, confirm=confirm, say=say, skip_backup=skip_backup)

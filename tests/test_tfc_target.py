@@ -135,7 +135,7 @@ def test_target_renders_cloud_block_and_remote_backend(tmp_path: Path, monkeypat
 
 
 def test_kubernetes_layers_ignore_a_local_kubeconfig_and_can_be_switched_off(tmp_path: Path) -> None:
-    from tenantform import tfc_target
+    from tenantform import workflows
     from tenantform.project import Project
     from tenantform.tenant import Tenant
 
@@ -147,7 +147,7 @@ def test_kubernetes_layers_ignore_a_local_kubeconfig_and_can_be_switched_off(tmp
                            tier="basic", source="test")
     (provider,) = project.render_root(tenant, "apps", "1.0.0-test")["provider"]["kubernetes"]
     assert "config_path" not in provider and provider["exec"][0]["command"] == "aws"
-    outcome = tfc_target.apply_layer(project, tenant, "apps", "1.0.0-test")  # no API call
+    outcome = workflows.apply_layer(project, tenant, "apps", "1.0.0-test")  # no API call
     assert outcome.status == "synthesised"
     assert (project.workspace_dir("tenant-acme-apps") / "main.tf.json").is_file()
     assert project.records.get("tenant-acme-apps").status == "synthesised"

@@ -32,7 +32,7 @@ when a workspace that must run needs the current module version and it was never
 """
 
 from tenantform.fleet.detection import Versions, Work, change_reason, detect, root_text_and_fingerprint
-from tenantform.fleet.events import drifted_resources
+from tenantform.terraform import drifted_resources
 from tenantform.fleet.files import FLEET_DIR, fleet_dir
 from tenantform.fleet.locks import init_lock, run_lock
 from tenantform.fleet.outcome import CHANGED, UNCHANGED, Mode, Outcome

@@ -2,41 +2,10 @@
 
 from __future__ import annotations
 
-import enum
+from tenantform import outcomes
 
-
-class Mode(str, enum.Enum):
-    PLAN = "plan"
-    APPLY = "apply"
-    DRIFT = "drift"
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class Outcome(str, enum.Enum):
-    UP_TO_DATE = "up to date"
-    """Not planned: root, inputs and module version are those of the last successful apply."""
-    NO_CHANGES = "no changes"
-    """Planned: terraform has nothing to do (the record is brought up to date)."""
-    CHANGES = "changes"
-    """Planned (plan only): terraform would change something."""
-    APPLIED = "applied"
-    IN_SYNC = "in sync"
-    """Drift check: the real resources match the state and the configuration."""
-    DRIFTED = "drifted"
-    """Drift check: resources changed outside terraform and terraform would change them back."""
-    FAILED = "failed"
-    SKIPPED = "skipped"
-    """Not run: the tenant's infra layer failed first, or a halted rollout stopped the wave."""
-    SYNTHESISED = "synthesised"
-    """Root written, not planned: an apps workspace without a configured cluster."""
-    REFUSED = "refused"
-    """Planned, not applied: the plan destroys or replaces a stateful resource (tenantform/ledger.py)
-    and the run did not allow it (`--allow-replace`)."""
-
-    def __str__(self) -> str:
-        return self.value
+Mode = outcomes.Mode  # plan, apply, drift (tenantform/outcomes.py)
+Outcome = outcomes.Outcome  # the one vocabulary of workspace outcomes (tenantform/outcomes.py)
 
 
 CHANGED = (Outcome.CHANGES, Outcome.APPLIED, Outcome.DRIFTED)

@@ -16,7 +16,7 @@ from tenantform.module_version import module_dir
 from tenantform.names import APPS, LAYERS, workspace_name
 from tenantform.project import Project
 from tenantform.roots import write_root_text
-from tenantform.targets import TargetKind
+from tenantform.runners import runner_for
 from tenantform.tenant_files import BrokenTenant
 
 
@@ -147,6 +147,5 @@ def _prepare(project: Project, to_run: list[Work], versions: Versions, results: 
 
     if not platform_deployed(project):
         raise TenantformError("the platform is not deployed on this target: run `invoke platform.deploy` first")
-    if project.settings.target is not TargetKind.TFC:  # tfc runs no local terraform
-        project.target.terraform_env()  # writes the CLI config (plugin cache, mirror) once, before the threads
+    runner_for(project).before_fleet_threads()  # local: the CLI config (plugin cache, mirror), once, before the threads
     return to_run
