@@ -300,10 +300,31 @@ class Terraform:
         return returncode, stdout, stderr, seconds
 
     def _run(self, name: str, args: list[str], *, ok_codes: tuple[int, ...] = (0,)) -> Result:
+        if self._killed_here():
+            # A terraform of ours was killed in this workspace: a lock it left is provably stale, so
+            # try without waiting, release it, and only then run as usual (REVIEW: the re-run used to
+            # wait the whole lock timeout first).
+            quick = ["-lock-timeout=0s" if arg.startswith("-lock-timeout=") else arg for arg in args]
+            result = self._run_once(name, quick, ok_codes=ok_codes)
+            if result.returncode in ok_codes or parse_lock_info(result.stdout + result.stderr) is None:
+                return result
+            self._release_stale_lock(result)
+            return self._run_once(name, args, ok_codes=ok_codes)
         result = self._run_once(name, args, ok_codes=ok_codes)
         if result.returncode not in ok_codes and self._release_stale_lock(result):
             result = self._run_once(name, args, ok_codes=ok_codes)
         return result
+
+    def _killed_here(self) -> bool:
+        """A process record of a terraform that no longer runs (killed: a normal exit removes its
+        record), and no terraform working in this directory now."""
+        for path in self.holders_dir.glob("*.json"):
+            try:
+                if not holder_alive(json.loads(path.read_text(encoding="utf-8"))):
+                    return not terraform_processes_in(self.workdir)
+            except (OSError, ValueError, KeyError):
+                continue
+        return False
 
     def _run_once(self, name: str, args: list[str], *, ok_codes: tuple[int, ...] = (0,)) -> Result:
         log = self.log_dir / f"{name}.log"
