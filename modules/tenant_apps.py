@@ -169,7 +169,7 @@ class TenantApps(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, inputs: Mapping[str, Any]) -> None:
         super().__init__(scope, construct_id)
         self._tenant_id = inputs["tenant_id"]
-        tenant_labels = {"tenant": inputs["tenant_id"], "tier": inputs["tier"], **MANAGED_BY}
+        tenant_labels = self._labels(inputs)
 
         pod_security = {}
         for mode in POD_SECURITY_MODES:
@@ -223,13 +223,14 @@ class TenantApps(Construct):
 
         self.ingress = IngressV1(
             self, "ingress",
-            metadata=IngressV1Metadata(name="api", namespace=namespace, labels=tenant_labels),
+            metadata=IngressV1Metadata(name="api", namespace=namespace, labels=tenant_labels,
+                                       annotations=self._ingress_annotations()),
             spec=IngressV1Spec(
                 ingress_class_name=inputs["ingress_class_name"],
                 rule=[IngressV1SpecRule(http=IngressV1SpecRuleHttp(path=[
                     IngressV1SpecRuleHttpPath(
                         path=self._path(service),
-                        path_type="Prefix",
+                        path_type=self.PATH_TYPE,
                         backend=IngressV1SpecRuleHttpPathBackend(service=IngressV1SpecRuleHttpPathBackendService(
                             name=self.services[service].metadata.name,
                             port=IngressV1SpecRuleHttpPathBackendServicePort(name=PORT_NAME))),
@@ -241,8 +242,26 @@ class TenantApps(Construct):
             wait_for_load_balancer=False,
         )
 
+    # --- what a variant (the platform's pool: modules/platform_pool_k8s.py) changes ---------------
+    PATH_TYPE = "Prefix"
+
+    def _labels(self, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        return {"tenant": inputs["tenant_id"], "tier": inputs["tier"], **MANAGED_BY}
+
     def _path(self, service: str) -> str:
         return f"/{SILO_PATH_PREFIX}/{self._tenant_id}/{SERVICE_PATHS[service]}"
+
+    def _ingress_annotations(self) -> dict[str, str] | None:
+        return None
+
+    def _env(self, service: str, inputs: Mapping[str, Any]) -> list[DeploymentV1SpecTemplateSpecContainerEnv]:
+        """One tenant's deployment: its id, its table, the catalogue (write freeze)."""
+        table_env, table_input = SERVICE_TABLE_ENV[service]
+        return [
+            DeploymentV1SpecTemplateSpecContainerEnv(name="TENANT_ID", value=inputs["tenant_id"]),
+            DeploymentV1SpecTemplateSpecContainerEnv(name=table_env, value=inputs[table_input]),
+            DeploymentV1SpecTemplateSpecContainerEnv(name=CATALOGUE_ENV, value=inputs["catalogue_table_name"]),
+        ]
 
     def _network_policies(self, namespace: str, labels: Mapping[str, str], inputs: Mapping[str, Any]) -> None:
         def policy(construct_id: str, name: str, spec: NetworkPolicyV1Spec) -> NetworkPolicyV1:
@@ -296,7 +315,6 @@ class TenantApps(Construct):
                   inputs: Mapping[str, Any]) -> None:
         selector = {NAME_LABEL: service, **API_COMPONENT}
         labels = {**tenant_labels, **selector}
-        table_env, table_input = SERVICE_TABLE_ENV[service]
         resources = DeploymentV1SpecTemplateSpecContainerResources(
             requests={"cpu": inputs["container_request_cpu"], "memory": inputs["container_request_memory"]},
             limits={"cpu": inputs["container_limit_cpu"], "memory": inputs["container_limit_memory"]},
@@ -307,11 +325,7 @@ class TenantApps(Construct):
             image_pull_policy="IfNotPresent",
             port=[DeploymentV1SpecTemplateSpecContainerPort(
                 name=PORT_NAME, container_port=CONTAINER_PORT, protocol="TCP")],
-            env=[
-                DeploymentV1SpecTemplateSpecContainerEnv(name="TENANT_ID", value=inputs["tenant_id"]),
-                DeploymentV1SpecTemplateSpecContainerEnv(name=table_env, value=inputs[table_input]),
-                DeploymentV1SpecTemplateSpecContainerEnv(name=CATALOGUE_ENV, value=inputs["catalogue_table_name"]),
-            ],
+            env=self._env(service, inputs),
             resources=resources,
             liveness_probe=DeploymentV1SpecTemplateSpecContainerLivenessProbe(
                 http_get=DeploymentV1SpecTemplateSpecContainerLivenessProbeHttpGet(
