@@ -353,7 +353,9 @@ def placeholder_resolver(*, region: str, account: str = ACCOUNT,
         return text  # left for the analysis to report as unresolved
 
     def resolve(value: str) -> str:
-        return re.sub(r"\$\{(?:[^{}]|\{[^{}]*\})*\}", expression, value)
+        # `$${` is Terraform's escape of a literal `${` (an IAM policy variable such as
+        # ${aws:PrincipalTag/tenant_id}): what AWS receives, never an expression to resolve
+        return "${".join(re.sub(r"\$\{(?:[^{}]|\{[^{}]*\})*\}", expression, part) for part in value.split("$${"))
 
     return resolve
 
@@ -622,9 +624,10 @@ def run_parliament(policies: Mapping[tuple[str, str], Mapping[str, Any]]) -> Too
     for (target, address), policy in policies.items():
         text = json.dumps(policy, indent=1)
         report.checked += 1
-        if "${" in text:
+        unresolved = sorted(set(re.findall(r"\$\{(?!aws:)[^}]*\}", text)))  # ${aws:...}: IAM policy variables
+        if unresolved:
             report.errors.append(f"{target} {address}: unresolved expression left in the rendered policy: "
-                                 + ", ".join(sorted(set(re.findall(r"\$\{[^}]*\}", text))))[:300])
+                                 + ", ".join(unresolved)[:300])
         try:
             analysed = analyze_policy_string(text, include_community_auditors=True)
         except Exception as exc:  # noqa: BLE001 - parliament raises its parser's errors on odd input
