@@ -5,7 +5,9 @@
   target group forwards;
 - metrics-server, which the tenants' HorizontalPodAutoscalers read;
 - the cluster autoscaler, on the IRSA role the `platform` workspace created, resizing the
-  managed node group between its min and max.
+  managed node group between its min and max;
+- with `pooled_tiers`, the pool: namespace `pool` and the shared product and order services of the
+  pooled tenants (modules/platform_pool_k8s.py).
 
 Providers (kubernetes, helm) reach the cluster through the `platform` workspace's outputs
 (`terraform_remote_state`) and `aws eks get-token`. Chart versions are pinned in
@@ -26,6 +28,7 @@ from cdktf_cdktf_provider_kubernetes.provider import KubernetesProvider, Kuberne
 from constructs import Construct
 
 from modules.platform.constants import AUTOSCALER_NAMESPACE, AUTOSCALER_SERVICE_ACCOUNT
+from modules.platform_pool_k8s import PoolApps, pool_props
 from modules.target_blocks import apply_backend
 from tenantform.errors import TenantformError
 from tenantform.module_schema import INGRESS_CLASS_NAME, INGRESS_CONTROLLER_NAMESPACE
@@ -172,6 +175,18 @@ class PlatformK8sStack(TerraformStack):
             set_values=[ReleaseSet(name="rbac.serviceAccount.annotations.eks\\.amazonaws\\.com/role-arn",
                                    value=self.remote.get_string("cluster_autoscaler_role_arn"), type="string")],
         )
+
+        # The pool's namespace and workloads, only while a tier is pooled (they run pods: they cost).
+        self.pool: PoolApps | None = None
+        if platform.pooled_tiers:
+            self.pool = PoolApps(self, "pool", props=pool_props(
+                platform, service_role_arn=self.remote.get_string("pool_service_role_arn"),
+                image_registry=self.remote.get_string("image_registry"),
+                pooled_order_table_name=self.remote.get_string("pooled_order_table_name")),
+                tenant_access_role_arn=self.remote.get_string("pool_tenant_access_role_arn"))
+            # its Ingress is validated by the controller's admission webhook: the controller first
+            self.pool.ingress.add_override("depends_on", [
+                f"{Release.TF_RESOURCE_TYPE}.{self.ingress_controller.friendly_unique_id}"])
 
         apply_backend(self, config.platform_k8s_backend, providers=("kubernetes", "helm"))
 

@@ -171,7 +171,7 @@ class TenantApps(Construct):
     def __init__(self, scope: Construct, construct_id: str, *, props: AppsProps) -> None:
         super().__init__(scope, construct_id)
         self._tenant_id = props.tenant_id
-        tenant_labels = {"tenant": props.tenant_id, "tier": props.tier, **MANAGED_BY}
+        tenant_labels = self._labels(props)
 
         pod_security = {}
         for mode in POD_SECURITY_MODES:
@@ -225,13 +225,14 @@ class TenantApps(Construct):
 
         self.ingress = IngressV1(
             self, "ingress",
-            metadata=IngressV1Metadata(name="api", namespace=namespace, labels=tenant_labels),
+            metadata=IngressV1Metadata(name="api", namespace=namespace, labels=tenant_labels,
+                                       annotations=self._ingress_annotations()),
             spec=IngressV1Spec(
                 ingress_class_name=props.ingress_class_name,
                 rule=[IngressV1SpecRule(http=IngressV1SpecRuleHttp(path=[
                     IngressV1SpecRuleHttpPath(
                         path=self._path(service),
-                        path_type="Prefix",
+                        path_type=self.PATH_TYPE,
                         backend=IngressV1SpecRuleHttpPathBackend(service=IngressV1SpecRuleHttpPathBackendService(
                             name=self.services[service].metadata.name,
                             port=IngressV1SpecRuleHttpPathBackendServicePort(name=PORT_NAME))),
@@ -243,8 +244,26 @@ class TenantApps(Construct):
             wait_for_load_balancer=False,
         )
 
+    # --- what a variant (the platform's pool: modules/platform_pool_k8s.py) changes ---------------
+    PATH_TYPE = "Prefix"
+
+    def _labels(self, props: AppsProps) -> dict[str, Any]:
+        return {"tenant": props.tenant_id, "tier": props.tier, **MANAGED_BY}
+
     def _path(self, service: str) -> str:
         return f"/{SILO_PATH_PREFIX}/{self._tenant_id}/{SERVICE_PATHS[service]}"
+
+    def _ingress_annotations(self) -> dict[str, str] | None:
+        return None
+
+    def _env(self, service: str, props: AppsProps) -> list[DeploymentV1SpecTemplateSpecContainerEnv]:
+        """One tenant's deployment: its id, its table, the catalogue (write freeze)."""
+        table_env = SERVICE_TABLE_ENV[service][0]
+        return [
+            DeploymentV1SpecTemplateSpecContainerEnv(name="TENANT_ID", value=props.tenant_id),
+            DeploymentV1SpecTemplateSpecContainerEnv(name=table_env, value=props.table_name(service)),
+            DeploymentV1SpecTemplateSpecContainerEnv(name=CATALOGUE_ENV, value=props.catalogue_table_name),
+        ]
 
     def _network_policies(self, namespace: str, labels: Mapping[str, str], props: AppsProps) -> None:
         def policy(construct_id: str, name: str, spec: NetworkPolicyV1Spec) -> NetworkPolicyV1:
@@ -298,7 +317,6 @@ class TenantApps(Construct):
                   props: AppsProps) -> None:
         selector = {NAME_LABEL: service, **API_COMPONENT}
         labels = {**tenant_labels, **selector}
-        table_env = SERVICE_TABLE_ENV[service][0]
         resources = DeploymentV1SpecTemplateSpecContainerResources(
             requests={"cpu": props.container_request_cpu, "memory": props.container_request_memory},
             limits={"cpu": props.container_limit_cpu, "memory": props.container_limit_memory},
@@ -309,11 +327,7 @@ class TenantApps(Construct):
             image_pull_policy="IfNotPresent",
             port=[DeploymentV1SpecTemplateSpecContainerPort(
                 name=PORT_NAME, container_port=CONTAINER_PORT, protocol="TCP")],
-            env=[
-                DeploymentV1SpecTemplateSpecContainerEnv(name="TENANT_ID", value=props.tenant_id),
-                DeploymentV1SpecTemplateSpecContainerEnv(name=table_env, value=props.table_name(service)),
-                DeploymentV1SpecTemplateSpecContainerEnv(name=CATALOGUE_ENV, value=props.catalogue_table_name),
-            ],
+            env=self._env(service, props),
             resources=resources,
             liveness_probe=DeploymentV1SpecTemplateSpecContainerLivenessProbe(
                 http_get=DeploymentV1SpecTemplateSpecContainerLivenessProbeHttpGet(

@@ -66,6 +66,7 @@ def test_onboard_is_idempotent_and_offboard_removes_everything(local_project) ->
     # the catalogue entry points at the tenant's pool
     item = ddb.get_item(TableName="TenantCatalogue", Key={"tenant_id": {"S": "acme"}})["Item"]
     assert item["user_pool_id"]["S"] == pool_id and item["tier"]["S"] == "premium"
+    assert item["deployment"]["S"] == "silo"  # the authorizer's route: /silo/acme/... (issue 14)
 
     # the tenant's API key is in its tier's usage plan (the platform's per-tier throttling)
     apigw = project.target.client("apigateway")
