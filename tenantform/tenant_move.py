@@ -286,7 +286,13 @@ def _move(project: Project, *, tenant_id: str, tier: str | None, email: str | No
         journal.finish(project, "copy")
 
     if "verify" not in journal.done:
-        digest = item_copy.verify(source, target)
+        try:
+            digest = item_copy.verify(source, target)
+        except item_copy.VerificationFailed as exc:  # the re-run copies again (puts overwrite) and verifies
+            journal.done.remove("copy")
+            journal.save(project)
+            raise TenantformError(f"{exc}. The move stopped before switching or deleting anything: look at "
+                                  f"both tables, then re-run the same update to copy again and verify") from None
         say(f"verified: {digest} on both sides")
         journal.verified = digest.as_dict()
         journal.finish(project, "verify")
