@@ -121,11 +121,17 @@ from tenantform.tenant import Tenant
 
 # The contract every service image honours: it listens on CONTAINER_PORT as RUN_AS_USER
 # (non-root, numeric so that runAsNonRoot can be verified), writes only to /tmp, and answers
-# the two probe paths. The routes themselves live under /<tenant>/<service>/.
+# the two probe paths. The routes themselves live under /<tenant>/<service>/ (the ingress path
+# adds the deployment in front: /silo/<tenant>/<service>, see SILO_PATH_PREFIX).
 SERVICES = ("product", "order")
 SERVICE_PATHS = {"product": "products", "order": "orders"}
+# The gateway forwards /<deployment>/<tenant>/<service>: a silo tenant's ingress serves
+# /silo/<tenant>/..., the platform's pool namespace /pool/ (modules/platform_pool_k8s.py).
+SILO_PATH_PREFIX = "silo"
 SERVICE_TABLE_ENV = {"product": ("PRODUCT_TABLE_NAME", "product_table_name"),
                      "order": ("ORDER_TABLE_NAME", "order_table_name")}
+# The write freeze of a move lives in the catalogue (services/common.py CATALOGUE_ENV).
+CATALOGUE_ENV = "CATALOGUE_TABLE"
 CONTAINER_PORT = 8080
 SERVICE_PORT = 80
 PORT_NAME = "http"
@@ -236,7 +242,7 @@ class TenantApps(Construct):
         )
 
     def _path(self, service: str) -> str:
-        return f"/{self._tenant_id}/{SERVICE_PATHS[service]}"
+        return f"/{SILO_PATH_PREFIX}/{self._tenant_id}/{SERVICE_PATHS[service]}"
 
     def _network_policies(self, namespace: str, labels: Mapping[str, str], inputs: Mapping[str, Any]) -> None:
         def policy(construct_id: str, name: str, spec: NetworkPolicyV1Spec) -> NetworkPolicyV1:
@@ -304,6 +310,7 @@ class TenantApps(Construct):
             env=[
                 DeploymentV1SpecTemplateSpecContainerEnv(name="TENANT_ID", value=inputs["tenant_id"]),
                 DeploymentV1SpecTemplateSpecContainerEnv(name=table_env, value=inputs[table_input]),
+                DeploymentV1SpecTemplateSpecContainerEnv(name=CATALOGUE_ENV, value=inputs["catalogue_table_name"]),
             ],
             resources=resources,
             liveness_probe=DeploymentV1SpecTemplateSpecContainerLivenessProbe(

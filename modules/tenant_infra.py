@@ -7,9 +7,10 @@ module): the construct reads `inputs[name]` and never cares which.
 
 from __future__ import annotations
 
+import json
 from typing import Any, Mapping, TypeVar
 
-from cdktf import Fn, TerraformElement, TerraformResourceLifecycle, Token
+from cdktf import Fn, Op, TerraformDataSource, TerraformElement, TerraformResourceLifecycle, Token
 from cdktf_cdktf_provider_aws.api_gateway_api_key import ApiGatewayApiKey
 from cdktf_cdktf_provider_aws.api_gateway_usage_plan_key import ApiGatewayUsagePlanKey
 from cdktf_cdktf_provider_aws.cognito_user import CognitoUser
@@ -41,6 +42,10 @@ from cdktf_cdktf_provider_aws.iam_role_policy import IamRolePolicy
 from cdktf_cdktf_provider_aws.route53_record import Route53Record, Route53RecordAlias
 from constructs import Construct
 
+from tenantform.tiers import Deployment
+
+# The catalogue key of a tenant's write freeze during a move (contract of issue 14).
+FREEZE_KEY_SUFFIX = "#move"
 # Item-level actions a tenant may run on the pooled Product table. Every one of them carries
 # the partition key, so `dynamodb:LeadingKeys` constrains it. Scan (and PartiQL, and
 # DescribeTable-style table calls) carry no leading key and are deliberately absent.
@@ -78,9 +83,13 @@ class TenantInfra(Construct):
                  ignore_emulator_drift: bool = False) -> None:
         super().__init__(scope, construct_id)
         tags = inputs["tags"]
+        # A silo tenant owns an order table and an IRSA role with its policy; a pooled tenant none
+        # of them (the platform's pool services and pooled tables serve it: modules/platform/pool.py).
+        silo_count = when(equals(inputs["deployment"], Deployment.SILO.value), 1, 0)
 
         self.order_table = named(DynamodbTable(
             self, "order_table",
+            count=silo_count,
             name=inputs["order_table_name"],
             billing_mode="PAY_PER_REQUEST",
             hash_key="order_id",
@@ -173,6 +182,7 @@ class TenantInfra(Construct):
 
         trust = named(DataAwsIamPolicyDocument(
             self, "irsa_trust",
+            count=silo_count,
             statement=[DataAwsIamPolicyDocumentStatement(
                 sid="ServiceAccountOnly",
                 effect="Allow",
@@ -191,20 +201,22 @@ class TenantInfra(Construct):
         ))
         self.irsa_role = named(IamRole(
             self, "irsa_role",
+            count=silo_count,
             name=inputs["irsa_role_name"],
-            assume_role_policy=trust.json,
+            assume_role_policy=first(trust, "json"),
             max_session_duration=3600,
             tags=tags,
         ))
 
         data_access = named(DataAwsIamPolicyDocument(
             self, "data_access",
+            count=silo_count,
             statement=[
                 DataAwsIamPolicyDocumentStatement(
                     sid="OwnOrderTable",
                     effect="Allow",
                     actions=list(SILO_TABLE_ACTIONS),
-                    resources=[self.order_table.arn],
+                    resources=[first(self.order_table, "arn")],
                 ),
                 DataAwsIamPolicyDocumentStatement(
                     sid="PooledProductsOwnPartitionOnly",
@@ -221,13 +233,29 @@ class TenantInfra(Construct):
                             test="Null", variable="dynamodb:LeadingKeys", values=["false"]),
                     ],
                 ),
+                # The write freeze of a move (contract of issue 14): the services read the one
+                # catalogue item `<tenant>#move`, and nothing else of the catalogue.
+                DataAwsIamPolicyDocumentStatement(
+                    sid="OwnWriteFreezeFlagOnly",
+                    effect="Allow",
+                    actions=["dynamodb:GetItem"],
+                    resources=[inputs["catalogue_table_arn"]],
+                    condition=[
+                        DataAwsIamPolicyDocumentStatementCondition(
+                            test="ForAllValues:StringEquals", variable="dynamodb:LeadingKeys",
+                            values=[freeze_key(inputs["tenant_id"])]),
+                        DataAwsIamPolicyDocumentStatementCondition(
+                            test="Null", variable="dynamodb:LeadingKeys", values=["false"]),
+                    ],
+                ),
             ],
         ))
         self.data_policy = named(IamRolePolicy(
             self, "data_access_policy",
+            count=silo_count,
             name="tenant-data-access",
-            role=self.irsa_role.id,
-            policy=data_access.json,
+            role=first(self.irsa_role, "id"),
+            policy=first(data_access, "json"),
         ))
 
         # API access: the tenant's own key in its tier's usage plan (throttling per tier).
@@ -268,6 +296,9 @@ class TenantInfra(Construct):
                 "tenant_id": {"S": in_expression(inputs["tenant_id"])},
                 "company_name": {"S": in_expression(inputs["company_name"])},
                 "tier": {"S": in_expression(inputs["tier"])},
+                # pool or silo: the authorizer's context `deployment`, the first segment of the
+                # path the gateway forwards (/pool/... or /silo/...)
+                "deployment": {"S": in_expression(inputs["routing"])},
                 "user_pool_id": {"S": self.user_pool.id},
                 "app_client_id": {"S": self.app_client.id},
                 "user_pool_domain": {"S": self.domain.domain},
@@ -278,10 +309,10 @@ class TenantInfra(Construct):
 
     def outputs(self) -> dict[str, Any]:
         """Values of INFRA_OUTPUTS, by name."""
-        return {
-            "irsa_role_arn": self.irsa_role.arn,
-            "order_table_name": self.order_table.name,
-            "order_table_arn": self.order_table.arn,
+        return {  # empty for a pooled tenant, which has none of these three
+            "irsa_role_arn": first(self.irsa_role, "arn", otherwise=""),
+            "order_table_name": first(self.order_table, "name", otherwise=""),
+            "order_table_arn": first(self.order_table, "arn", otherwise=""),
             "user_pool_id": self.user_pool.id,
             "user_pool_client_id": self.app_client.id,
             "user_pool_domain": self.domain.domain,
@@ -299,6 +330,29 @@ def when(condition: Any, then: Any, otherwise: Any) -> Any:
         return then if condition else otherwise
     value = Fn.conditional(condition, then, otherwise)
     return Token.as_number(value) if isinstance(then, int) else value
+
+
+def equals(value: Any, literal: str) -> Any:
+    """`value == literal`: decided now for a literal, by Terraform for a variable."""
+    if isinstance(value, str) and not Token.is_unresolved(value):
+        return value == literal
+    return Op.eq(value, literal)
+
+
+def first(element: TerraformElement, attribute: str, *, otherwise: str | None = None) -> str:
+    """An attribute of a counted element (`count` 0 or 1, addressed by `named`): `x[0].attr`, or
+    `try(x[0].attr, otherwise)` where the element may not exist (outputs)."""
+    kind = getattr(element, "terraform_resource_type")
+    prefix = "data." if isinstance(element, TerraformDataSource) else ""
+    address = f"{prefix}{kind}.{element.node.id}[0].{attribute}"
+    if otherwise is None:
+        return f"${{{address}}}"
+    return f"${{try({address}, {json.dumps(otherwise)})}}"
+
+
+def freeze_key(tenant_id: Any) -> Any:
+    """The catalogue key of a tenant's write-freeze flag during a move: `<tenant>#move`."""
+    return f"{tenant_id}{FREEZE_KEY_SUFFIX}"
 
 
 def in_expression(value: Any) -> Any:

@@ -80,14 +80,16 @@ def _unresolved(value: str) -> bool:
 
 
 def data_policy_violations(policy: Mapping[str, Any], *, tenant_id: str, order_table_arn: str,
-                           pooled_table_arns: Sequence[str]) -> list[str]:
+                           pooled_table_arns: Sequence[str], catalogue_table_arn: str | None = None) -> list[str]:
     """What in a tenant role's permissions policy breaks tenant isolation (empty: nothing).
 
     Allowed: the tenant's own order table, and the pooled tables only through item-level actions
-    whose leading key is exactly the tenant id and present. No wildcards, no NotAction/NotResource.
+    whose leading key is exactly the tenant id and present; with `catalogue_table_arn`, GetItem of
+    the tenant's write-freeze key `<tenant>#move` there. No wildcards, no NotAction/NotResource.
     """
     problems: list[str] = []
     pooled = set(pooled_table_arns)
+    freeze = {catalogue_table_arn} if catalogue_table_arn else set()
     for index, statement in enumerate(_statements(policy)):
         where = f"statement {statement.get('Sid') or index}"
         if statement.get("Effect") != "Allow":
@@ -109,21 +111,25 @@ def data_policy_violations(policy: Mapping[str, Any], *, tenant_id: str, order_t
                 problems.append(f"{where}: unresolved resource {resource!r}")
             elif _has_wildcard(resource):
                 problems.append(f"{where}: wildcard resource {resource!r}")
-            elif resource != order_table_arn and resource not in pooled:
+            elif resource != order_table_arn and resource not in pooled and resource not in freeze:
                 problems.append(f"{where}: resource {resource!r} is neither the tenant's order table "
                                 f"{order_table_arn!r} nor a pooled table")
-        if not pooled.intersection(resources):
+        if freeze.intersection(resources):  # the write-freeze flag: one key, read only
+            expected_key, allowed_actions = f"{tenant_id}#move", ("dynamodb:GetItem",)
+        elif pooled.intersection(resources):
+            expected_key, allowed_actions = tenant_id, LEADING_KEY_ACTIONS
+        else:
             continue
         for action in actions:
-            if not _has_wildcard(action) and action not in LEADING_KEY_ACTIONS:
+            if not _has_wildcard(action) and action not in allowed_actions:
                 problems.append(f"{where}: {action} on a pooled table carries no leading key "
                                 "(it could read or change every tenant's items)")
         conditions = statement.get("Condition") or {}
         keys = {test: {k.lower(): v for k, v in (body or {}).items()} for test, body in conditions.items()}
         leading = keys.get("ForAllValues:StringEquals", {}).get("dynamodb:leadingkeys")
-        if as_list(leading) != [tenant_id]:
+        if as_list(leading) != [expected_key]:
             problems.append(f"{where}: pooled table access is not bound to dynamodb:LeadingKeys == "
-                            f"[{tenant_id!r}] with ForAllValues:StringEquals (found {leading!r})")
+                            f"[{expected_key!r}] with ForAllValues:StringEquals (found {leading!r})")
         present = keys.get("Null", {}).get("dynamodb:leadingkeys")
         if [str(v).lower() for v in as_list(present)] != ["false"]:
             problems.append(f"{where}: pooled table access does not require the leading key to be present "
@@ -240,7 +246,7 @@ def _path_elements(path: str) -> list[str]:
 def ingress_route_violations(manifests_by_tenant: Mapping[str, Sequence[Mapping[str, Any]]]) -> list[str]:
     """Ingress paths that could route one tenant's traffic to another's services (empty: none).
 
-    Each tenant's Ingress paths must be Prefix/Exact paths under `/<tenant>/`, backed by a service
+    Each tenant's Ingress paths must be Prefix/Exact paths under `/silo/<tenant>/`, backed by a service
     of its own namespace, with no default backend; no tenant's path may be a path-element prefix
     of another tenant's path (the controller would send that tenant's requests to it).
     """
@@ -260,8 +266,8 @@ def ingress_route_violations(manifests_by_tenant: Mapping[str, Sequence[Mapping[
                         problems.append(f"{tenant}: path {value!r} has pathType {kind!r} (regex/implementation "
                                         "specific matching can reach other tenants)")
                     elements = _path_elements(value)
-                    if not elements or elements[0] != tenant:
-                        problems.append(f"{tenant}: path {value!r} is not under /{tenant}/")
+                    if elements[:2] != ["silo", tenant]:  # the gateway forwards /<deployment>/<tenant>/...
+                        problems.append(f"{tenant}: path {value!r} is not under /silo/{tenant}/")
                     if backend not in services:
                         problems.append(f"{tenant}: path {value!r} routes to {backend!r}, not a service of its own")
                     routes.append((tenant, value, elements))
@@ -786,7 +792,7 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
         infra_doc = json.loads(instances[INFRA][tier.value].read_text(encoding="utf-8"))
         order_arn = f"arn:aws:dynamodb:{platform.region}:{ACCOUNT}:table/{names.order_table}"
         tenant_resolve = placeholder_resolver(region=platform.region, known={
-            "${aws_dynamodb_table.order_table.arn}": order_arn})
+            "${aws_dynamodb_table.order_table.arn}": order_arn, "${aws_dynamodb_table.order_table[0].arn}": order_arn})
         rendered = policy_documents(infra_doc, tenant_resolve)
         target = f"module-{INFRA}-{tier.value}"
         for address, policy in rendered.items():
@@ -798,7 +804,7 @@ def prepare(project: Any, *, say: Callable[[str], None] = lambda _: None) -> Pre
             continue
         isolation += [f"{target} data_access: {p}" for p in data_policy_violations(
             data, tenant_id=tenant.id, order_table_arn=order_arn,
-            pooled_table_arns=[infra_values["product_table_arn"]])]
+            pooled_table_arns=[infra_values["product_table_arn"]], catalogue_table_arn=infra_values["catalogue_table_arn"])]
         isolation += [f"{target} irsa_trust: {p}" for p in trust_violations(
             trust, oidc_provider_arn=infra_values["oidc_provider_arn"],
             oidc_provider_url=infra_values["oidc_provider_url"], namespace=names.namespace,

@@ -28,6 +28,14 @@ class PlatformOutputs:
     """The tenant catalogue table (partition key = tenant id)."""
     catalogue_table_arn: str
     """ARN of the tenant catalogue table."""
+    pooled_order_table_name: str
+    """The pooled order table of the pool deployment (partition key tenant id, sort key order id)."""
+    pooled_order_table_arn: str
+    """ARN of the pooled order table."""
+    pool_service_role_arn: str
+    """IRSA role of the pool services (service account pool/pool); may only assume the tenant-access role."""
+    pool_tenant_access_role_arn: str
+    """Role the pool services assume per request with session tag tenant_id; its policy binds dynamodb:LeadingKeys to that tag."""
     cluster_endpoint: str
     """HTTPS endpoint of the cluster's API server (host of the apps layers' and platform-k8s's kubernetes/helm providers)."""
     cluster_certificate_authority_data: str

@@ -45,7 +45,7 @@ from typing import Any, Iterator, Sequence
 from tenantform.errors import InvalidInput, TenantformError
 from tenantform.ledger import ReplaceGuard
 from tenantform.module_version import module_dir
-from tenantform.names import APPS, INFRA, LAYERS, workspace_name
+from tenantform.names import APPS, INFRA, LAYERS, layers_of, workspace_name
 from tenantform.project import Project
 from tenantform.records import Record
 from tenantform.roots import ROOT_FILE, dumps
@@ -248,7 +248,7 @@ def detect(project: Project, tenants: Sequence[Tenant], layers: Sequence[str], *
         records = {layer: project.records.get(workspace_name(tenant.id, layer))
                    for layer in LAYERS if layer in layers or layer == INFRA}
         version = versions.of(tenant.id, records[INFRA])
-        for layer in LAYERS:
+        for layer in layers_of(project.platform.deployment_of(tenant.tier)):  # a pooled tenant: infra only
             if layer not in layers:
                 continue
             workspace = workspace_name(tenant.id, layer)

@@ -15,7 +15,7 @@ from tenantform.contract import Ref, remote_state_ref, usage_plan_ref
 from tenantform.names import APPS, EXAMPLE_ACCOUNT_ID, INFRA, tenant_names
 from tenantform.platform_config import PlatformConfig
 from tenantform.tenant import Tenant
-from tenantform.tiers import profile
+from tenantform.tiers import Deployment, profile
 
 
 @dataclass(frozen=True)
@@ -35,9 +35,22 @@ def pinned_image(description: str) -> Variable:
         "The image must name a release tag (not latest) or a sha256 digest."),))
 
 
+def deployment_variable(description: str) -> Variable:
+    """A `pool` or `silo` variable (tenantform.tiers.Deployment)."""
+    allowed = ", ".join(f'"{d.value}"' for d in Deployment)
+    return Variable("string", description, validation=((
+        f"${{contains([{allowed}], {{var}})}}", f"The value must be one of {allowed}."),))
+
+
 INFRA_VARIABLES: dict[str, Variable] = {
     "tenant_id": Variable("string", "Tenant id (a DNS-1123 label)."),
     "tier": Variable("string", "Tenant tier: basic, standard, premium or platinum."),
+    "deployment": deployment_variable(
+        "pool or silo: whether the tenant's own order table, IRSA role and its policy exist (silo) or "
+        "not (pool: the platform's pool services and pooled tables serve it)."),
+    "routing": deployment_variable(
+        "pool or silo: the catalogue entry's `deployment` attribute, which the authorizer turns into the "
+        "first path segment of the request it forwards (/pool/... or /silo/...)."),
     "company_name": Variable("string", "Company name, stored in the tenant catalogue."),
     "admin_email": Variable("string", "E-mail of the tenant's first admin user (invited by Cognito)."),
     "admin_username": Variable("string", "User name of the tenant's first admin user."),
@@ -55,6 +68,7 @@ INFRA_VARIABLES: dict[str, Variable] = {
     "oidc_provider_url": Variable("string", "Platform contract: the OIDC issuer without https://."),
     "product_table_arn": Variable("string", "Platform contract: the pooled Product table ARN."),
     "catalogue_table_name": Variable("string", "Platform contract: the tenant catalogue table."),
+    "catalogue_table_arn": Variable("string", "Platform contract: the tenant catalogue table's ARN (write-freeze key)."),
     "api_key_name": Variable("string", "Name of the tenant's API Gateway API key."),
     "usage_plan_id": Variable("string", "Platform contract: the usage plan of the tenant's tier."),
     "enable_custom_domain": Variable("bool", "Whether the platform has a custom domain (adds the alias record)."),
@@ -66,9 +80,9 @@ INFRA_VARIABLES: dict[str, Variable] = {
 }
 
 INFRA_OUTPUTS: dict[str, str] = {
-    "irsa_role_arn": "ARN of the tenant's IRSA role (annotated on its service account).",
-    "order_table_name": "Name of the tenant's order table.",
-    "order_table_arn": "ARN of the tenant's order table.",
+    "irsa_role_arn": "ARN of the tenant's IRSA role (annotated on its service account); empty in the pool.",
+    "order_table_name": "Name of the tenant's order table; empty in the pool.",
+    "order_table_arn": "ARN of the tenant's order table; empty in the pool.",
     "user_pool_id": "Id of the tenant's Cognito user pool.",
     "user_pool_client_id": "Id of the tenant's Cognito app client.",
     "user_pool_domain": "Cognito hosted-UI domain prefix.",
@@ -99,6 +113,7 @@ APPS_VARIABLES: dict[str, Variable] = {
     "order_image": pinned_image("Image of the order service: a release tag (not latest) or a digest."),
     "order_table_name": Variable("string", "The tenant's order table (environment of the order service)."),
     "product_table_name": Variable("string", "The pooled product table (environment of the product service)."),
+    "catalogue_table_name": Variable("string", "The tenant catalogue (environment of both services: the write freeze)."),
     "ingress_class_name": Variable("string", "IngressClass of the platform's ingress controller."),
     "ingress_controller_namespace": Variable("string", "Namespace of the ingress controller (NetworkPolicy exception)."),
 }
@@ -119,18 +134,24 @@ DEFAULT_IMAGE_TAG = "1.0.0"
 
 
 def infra_inputs(tenant: Tenant, platform: PlatformConfig, *, platform_refs: bool = True,
-                 deletion_protection: bool | None = None) -> dict[str, Any]:
+                 deletion_protection: bool | None = None, deployment: Deployment | str | None = None,
+                 routing: Deployment | str | None = None) -> dict[str, Any]:
     """Inputs of the infra module for one tenant.
 
     With `platform_refs`, platform values are remote-state expressions (for a root);
     without, they are the deterministic names/placeholders a stand-alone stack uses in tests.
     `deletion_protection=False` overrides the tier (offboarding turns protection off first).
+    `deployment` and `routing` default to the tenant's derived deployment (tier + pooled_tiers);
+    a move between pool and silo passes them explicitly (target footprint first, routing later).
     """
     names = tenant_names(tenant.id, platform_name=platform.name)
     tier = profile(tenant.tier)
+    derived = platform.deployment_of(tenant.tier)
     values: dict[str, Any] = {
         "tenant_id": tenant.id,
         "tier": tenant.tier.value,
+        "deployment": Deployment(deployment or derived).value,
+        "routing": Deployment(routing or derived).value,
         "company_name": tenant.company_name,
         "admin_email": tenant.admin_email,
         "admin_username": names.admin_username,
@@ -151,7 +172,7 @@ def infra_inputs(tenant: Tenant, platform: PlatformConfig, *, platform_refs: boo
         "tenant_host": names.host(platform.domain) if platform.domain else "",
     }
     platform_keys = ("oidc_provider_arn", "oidc_provider_url", "product_table_arn", "catalogue_table_name",
-                     "hosted_zone_id", "app_distribution_domain_name", "app_distribution_hosted_zone_id")
+                     "catalogue_table_arn", "hosted_zone_id", "app_distribution_domain_name", "app_distribution_hosted_zone_id")
     if platform_refs:
         values.update({key: remote_state_ref(key) for key in platform_keys})
         values["usage_plan_id"] = usage_plan_ref(tenant.tier.value)
@@ -165,6 +186,8 @@ def infra_inputs(tenant: Tenant, platform: PlatformConfig, *, platform_refs: boo
             "oidc_provider_url": "oidc.eks.us-east-1.amazonaws.com/id/EXAMPLE",
             "product_table_arn": f"arn:aws:dynamodb:{platform.region}:{EXAMPLE_ACCOUNT_ID}:table/{platform.product_table_name}",
             "catalogue_table_name": platform.catalogue_table_name,
+            "catalogue_table_arn": f"arn:aws:dynamodb:{platform.region}:{EXAMPLE_ACCOUNT_ID}:table/"
+                                   f"{platform.catalogue_table_name}",
         })
     # The OAuth callback is where the tenant's SPA is served: `<tenant>.app.<domain>`, or without a
     # domain the app distribution's own *.cloudfront.net name. Never a localhost URL: a client
@@ -206,6 +229,7 @@ def apps_inputs(tenant: Tenant, platform: PlatformConfig, *, irsa_role_arn: str,
         "order_image": type(image_registry)(f"{image_registry}/order:{DEFAULT_IMAGE_TAG}"),
         "order_table_name": names.order_table,
         "product_table_name": platform.product_table_name,
+        "catalogue_table_name": platform.catalogue_table_name,
         "ingress_class_name": INGRESS_CLASS_NAME,
         "ingress_controller_namespace": INGRESS_CONTROLLER_NAMESPACE,
     }

@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from tenantform.tenant import validate_tenant_id
+from tenantform.tiers import Deployment
 
 EXAMPLE_ACCOUNT_ID = "123456789012"
 """The account of rendered example ARNs (stand-alone stacks, `invoke check`); moto's default account."""
@@ -17,6 +18,13 @@ EXAMPLE_ACCOUNT_ID = "123456789012"
 INFRA = "infra"
 APPS = "apps"
 LAYERS = (INFRA, APPS)
+"""Every layer a tenant can have, in apply order; a given tenant has `layers_of(its deployment)`."""
+
+
+def layers_of(deployment: Deployment) -> tuple[str, ...]:
+    """The layers (workspaces) a tenant of this deployment has: a pooled tenant has no apps layer
+    (its workloads are the platform's `pool` namespace)."""
+    return (INFRA,) if Deployment(deployment) is Deployment.POOL else LAYERS
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -17,11 +17,13 @@ from typing import Any, Literal
 
 from tenantform.errors import InvalidInput
 from tenantform.pins import CLUSTER_AUTOSCALER_IMAGE_TAGS
+from tenantform.tiers import Deployment, Tier
 
 PLATFORM_NAME_PATTERN = re.compile(r"^[a-z]([-a-z0-9]{0,18}[a-z0-9])?$")
 MAX_PLATFORM_NAME_LENGTH = 20
 DOMAIN_PATTERN = re.compile(r"^(?=.{4,200}\Z)([a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$")
 REGION_PATTERN = re.compile(r"^[a-z]{2}(-gov|-iso[a-z]?)?-[a-z]+-\d$")
+TABLE_NAME_PATTERN = re.compile(r"[A-Za-z0-9_.-]{3,255}")
 API_STAGE_PATTERN = re.compile(r"^[A-Za-z0-9_]{1,64}$")
 CLUSTER_LOG_TYPES = ("api", "audit", "authenticator", "controllerManager", "scheduler")
 LOG_RETENTION_DAYS = (1, 3, 5, 7, 14, 30, 60, 90, 120, 150, 180, 365, 400, 545, 731, 1096, 1827,
@@ -51,6 +53,14 @@ class PlatformConfig:
     """The pooled product table; partition key `tenant_id`, sort key `product_id`."""
     catalogue_table_name: str = "TenantCatalogue"
     """The tenant catalogue the SPAs read to find a tenant's Cognito settings."""
+    pooled_order_table_name: str = "Order"
+    """The pooled order table of the pool deployment; partition key `tenant_id`, sort key `order_id`."""
+
+    # --- pool -----------------------------------------------------------------------------
+    pooled_tiers: tuple[Tier, ...] = ()
+    """Tiers whose tenants run in the shared `pool` namespace on the pooled tables (e.g. ["basic"]);
+    every other tier is a silo (own namespace, workloads and order table). Empty: every tenant is a
+    silo."""
 
     # --- network --------------------------------------------------------------------------
     vpc_cidr: str = "10.0.0.0/16"
@@ -146,6 +156,10 @@ class PlatformConfig:
     @property
     def cluster_name(self) -> str:
         return f"{self.name}-eks"
+
+    def deployment_of(self, tier: Tier | str) -> Deployment:
+        """Pool or silo: where a tenant of this tier runs (derived, never stored in the tenant file)."""
+        return Deployment.POOL if Tier(tier) in self.pooled_tiers else Deployment.SILO
 
     def for_emulator(self) -> PlatformConfig:
         """This configuration with every switch the AWS emulator (moto) cannot serve turned off."""
@@ -309,6 +323,19 @@ def validate(config: PlatformConfig, source: str = "platform configuration") -> 
              problem=f"is {config.ingress_controller_replicas}", allowed="1 to 10", source=source)
     _require(bool(API_STAGE_PATTERN.fullmatch(config.api_stage_name)), field="api_stage_name",
              problem=f"is {config.api_stage_name!r}", allowed="1-64 of A-Z, a-z, 0-9 and _", source=source)
+    _require(all(isinstance(tier, Tier) for tier in config.pooled_tiers), field="pooled_tiers",
+             problem=f"is {[str(tier) for tier in config.pooled_tiers]}",
+             allowed=", ".join(tier.value for tier in Tier), source=source)
+    for table_field in ("product_table_name", "catalogue_table_name", "pooled_order_table_name"):
+        _require(bool(TABLE_NAME_PATTERN.fullmatch(getattr(config, table_field))), field=table_field,
+                 problem=f"is {getattr(config, table_field)!r}", allowed="3-255 of A-Z, a-z, 0-9, '_', '-' and '.'",
+                 source=source)
+    table_names = [config.product_table_name, config.catalogue_table_name, config.pooled_order_table_name]
+    _require(len(set(table_names)) == len(table_names) and not config.pooled_order_table_name.startswith("Order-"),
+             field="pooled_order_table_name",
+             problem=f"is {config.pooled_order_table_name!r}, the name of another platform or tenant table",
+             allowed="a name other than product_table_name, catalogue_table_name and Order-<tenant>",
+             source=source)
     if config.domain is not None:
         _require(bool(DOMAIN_PATTERN.fullmatch(config.domain)), field="domain", problem=f"is {config.domain!r}",
                  allowed="a lower-case DNS name such as example.com", source=source)
@@ -334,4 +361,20 @@ def load_platform_config(path: Path) -> PlatformConfig:
         _check_name(data["name"], source)
     hints = typing.get_type_hints(PlatformConfig)
     values = {name: _coerce(name, value, hints[name], source) for name, value in data.items()}
+    if "pooled_tiers" in values:
+        values["pooled_tiers"] = _pooled_tiers(values["pooled_tiers"], source)
     return validate(PlatformConfig(**values), source)
+
+
+def _pooled_tiers(names: tuple[str, ...], source: str) -> tuple[Tier, ...]:
+    allowed = ", ".join(tier.value for tier in Tier)
+    tiers: list[Tier] = []
+    for name in names:
+        if not any(re.fullmatch(re.escape(tier.value), name) for tier in Tier):
+            raise InvalidInput(field="pooled_tiers", problem=f"contains {name!r}", source=source,
+                               allowed=f"a list of tier names, each one of {allowed} (e.g. [\"basic\"])")
+        if Tier(name) in tiers:
+            raise InvalidInput(field="pooled_tiers", problem=f"names {name!r} twice", source=source,
+                               allowed=f"each of {allowed} at most once")
+        tiers.append(Tier(name))
+    return tuple(tiers)

@@ -345,7 +345,7 @@ def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False,
     require_aws_credentials(project, job="platform.destroy",
                             calls="turning the shared tables' deletion protection off")
     inventory = _inventory(project, [PLATFORM_K8S_WORKSPACE, PLATFORM_WORKSPACE])
-    tables = [project.platform.product_table_name, project.platform.catalogue_table_name]
+    tables = [project.platform.product_table_name, project.platform.catalogue_table_name, project.platform.pooled_order_table_name]
     description = _describe_removal(project, "Destroying the platform removes:", inventory, [])
     if not confirm(f"{description}\nDeletion protection is turned off first on the tables {', '.join(tables)} "
                    "(every tenant's pooled data and the tenant catalogue; no backup is taken)"):

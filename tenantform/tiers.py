@@ -19,6 +19,20 @@ class Tier(str, enum.Enum):
         return self.value
 
 
+class Deployment(str, enum.Enum):
+    """Where a tenant's workloads and data live. Derived from its tier and platform.toml's
+    `pooled_tiers` (PlatformConfig.deployment_of); the tenant file never stores it."""
+
+    POOL = "pool"
+    """The shared `pool` namespace and pooled tables: the tenant owns only its identity (user pool,
+    client, API key, catalogue entry) and one workspace (infra)."""
+    SILO = "silo"
+    """Its own namespace, workloads, order table and IRSA role: two workspaces (infra, apps)."""
+
+    def __str__(self) -> str:
+        return self.value
+
+
 @dataclass(frozen=True, kw_only=True)
 class TierProfile:
     """Everything a tier changes, for both tenant layers and the platform's usage plans."""

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable
 
 from tenantform.errors import InvalidInput, TenantformError
-from tenantform.names import APPS, INFRA, LAYERS, PLATFORM_STATE_KEY, PLATFORM_WORKSPACE, tenant_names
+from tenantform.names import APPS, INFRA, LAYERS, PLATFORM_STATE_KEY, PLATFORM_WORKSPACE, layers_of, tenant_names
 from tenantform.project import Project, Say, _quiet
 from tenantform.records import Record
 from tenantform.roots import fingerprint, write_root
@@ -100,7 +100,7 @@ def destroy_platform(project: Project, *, confirm: Confirm, force: bool = False,
     tf = project.terraform(PLATFORM_WORKSPACE)
     tf.init()
     resources = [a for a in tf.state_list() if not a.startswith("data.") and ".data." not in a]
-    shared_tables = [project.platform.product_table_name, project.platform.catalogue_table_name]
+    shared_tables = [project.platform.product_table_name, project.platform.catalogue_table_name, project.platform.pooled_order_table_name]
     description = "\n".join([f"Destroying the platform removes {len(resources)} resources and its state "
                              f"object s3://{project.target.state_bucket}/{PLATFORM_STATE_KEY}:"]
                             + [f"  - {address}" for address in resources]
@@ -305,7 +305,7 @@ def onboard(project: Project, *, tenant_id: str, tier: str | None = None, email:
         project.registry.save(tenant)
         report.created_tenant_file = True
         say(f"wrote {project.registry.path(tenant.id)}")
-    for layer in LAYERS:
+    for layer in layers_of(project.platform.deployment_of(tenant.tier)):  # a pooled tenant: infra only
         report.layers.append(apply_layer(project, tenant, layer, version, say=say, timings=report.timings))
     report.seconds = time.monotonic() - started
     return report
@@ -332,14 +332,14 @@ def update(project: Project, *, tenant_id: str, tier: str | None = None, email: 
     version, _ = tenant_module_version(project, tenant_id, say)
     report.module_version = version
     plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True, timings=report.timings)
-             for layer in LAYERS]
+             for layer in layers_of(project.platform.deployment_of(wanted.tier))]
     report.layers = plans
     if confirm is not None and not confirm(describe_plan(plans)):
         raise TenantformError("not confirmed: nothing applied")
     project.registry.save(wanted)
     report.layers = [apply_layer(project, wanted, layer, version, say=say, timings=report.timings,
                                  confirmed=plan if plan.status == "planned" else None)
-                     for layer, plan in zip(LAYERS, plans)]
+                     for layer, plan in zip(layers_of(project.platform.deployment_of(wanted.tier)), plans)]
     report.seconds = time.monotonic() - started
     return report
 
@@ -427,7 +427,7 @@ def synth_all(project: Project, *, say: Say = _quiet) -> dict[str, Any]:
     platform_seconds = project.ensure_platform_synth(say)
     written = 0
     for tenant in tenants:
-        for layer in LAYERS:
+        for layer in layers_of(project.platform.deployment_of(tenant.tier)):
             workspace = tenant_names(tenant.id, platform_name=project.platform.name).workspace(layer)
             written += write_root(project.workspace_dir(workspace), project.render_root(tenant, layer, version))
     return {"module_version": version, "module_synth_seconds": module_seconds,

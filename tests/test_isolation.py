@@ -54,7 +54,7 @@ def rendered_policies(modules: dict[str, Any], t: Tenant) -> tuple[dict[str, Any
     values = infra_inputs(t, PLATFORM, platform_refs=False)
     doc = checks.instantiate_module(modules[INFRA], values)
     resolve = checks.placeholder_resolver(region=PLATFORM.region,
-                                          known={"${aws_dynamodb_table.order_table.arn}": order_arn(t.id)})
+                                          known={"${aws_dynamodb_table.order_table[0].arn}": order_arn(t.id)})
     policies = checks.policy_documents(doc, resolve)
     return (policies["data.aws_iam_policy_document.data_access"],
             policies["data.aws_iam_policy_document.irsa_trust"], values)
@@ -63,7 +63,8 @@ def rendered_policies(modules: dict[str, Any], t: Tenant) -> tuple[dict[str, Any
 def data_problems(policy: dict[str, Any], values: dict[str, Any]) -> list[str]:
     return checks.data_policy_violations(policy, tenant_id=values["tenant_id"],
                                          order_table_arn=order_arn(values["tenant_id"]),
-                                         pooled_table_arns=[values["product_table_arn"]])
+                                         pooled_table_arns=[values["product_table_arn"]],
+                                         catalogue_table_arn=values["catalogue_table_arn"])
 
 
 def trust_problems(policy: dict[str, Any], values: dict[str, Any]) -> list[str]:
@@ -90,9 +91,12 @@ def test_each_tiers_role_policy_and_trust_are_isolated(modules, tier: Tier) -> N
     data, trust, values = rendered_policies(modules, tenant("acme", tier))
     assert data_problems(data, values) == []
     assert trust_problems(trust, values) == []
-    # what the checker accepted, spelled out: two statements, own table + own partition
+    # what the checker accepted, spelled out: own table + own partition + own write-freeze flag
     resources = sorted(r for s in data["Statement"] for r in checks.as_list(s["Resource"]))
-    assert resources == sorted([order_arn("acme"), values["product_table_arn"]])
+    assert resources == sorted([order_arn("acme"), values["product_table_arn"], values["catalogue_table_arn"]])
+    (freeze,) = [s for s in data["Statement"] if s.get("Sid") == "OwnWriteFreezeFlagOnly"]
+    assert freeze["Action"] == "dynamodb:GetItem"
+    assert freeze["Condition"]["ForAllValues:StringEquals"]["dynamodb:LeadingKeys"] == "acme#move"
     assert "dynamodb:Scan" not in checks.as_list(pooled_statement(data)["Action"])
 
 
@@ -203,9 +207,9 @@ def test_prefix_sharing_ids_do_not_capture_each_others_paths(modules) -> None:
 def test_a_route_into_another_tenants_space_is_flagged(modules) -> None:
     by_tenant = {tid: copy.deepcopy(manifests_for(modules, tenant(tid))) for tid in ("acme", "globex")}
     (ingress,) = [m for m in by_tenant["acme"] if m["kind"] == "Ingress"]
-    ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] = "/globex"
+    ingress["spec"]["rules"][0]["http"]["paths"][0]["path"] = "/silo/globex"
     problems = checks.ingress_route_violations(by_tenant)
-    assert any("not under /acme/" in p for p in problems)
+    assert any("not under /silo/acme/" in p for p in problems)
     assert any("also matches globex's path" in p for p in problems)
     ingress["spec"]["defaultBackend"] = {"service": {"name": "product", "port": {"name": "http"}}}
     assert any("default backend" in p for p in checks.ingress_route_violations(by_tenant))
@@ -231,6 +235,7 @@ def applied(local_project) -> dict[str, Any]:  # noqa: ANN001
         "policy": iam.get_role_policy(RoleName=names.irsa_role, PolicyName="tenant-data-access")["PolicyDocument"],
         "order_arn": dynamodb.describe_table(TableName=names.order_table)["Table"]["TableArn"],
         "product_arn": dynamodb.describe_table(TableName=project.platform.product_table_name)["Table"]["TableArn"],
+        "catalogue_arn": dynamodb.describe_table(TableName=project.platform.catalogue_table_name)["Table"]["TableArn"],
         "oidc_arns": [p["Arn"] for p in providers],
         "iam": iam,
     }
@@ -250,12 +255,14 @@ def test_applied_role_has_only_its_own_inline_policy(applied) -> None:
 def test_applied_data_policy_names_only_the_tenants_own_data(applied) -> None:
     policy = _policy(applied["policy"])
     assert checks.data_policy_violations(policy, tenant_id=APPLIED_TENANT, order_table_arn=applied["order_arn"],
-                                         pooled_table_arns=[applied["product_arn"]]) == []
+                                         pooled_table_arns=[applied["product_arn"]],
+                                         catalogue_table_arn=applied["catalogue_arn"]) == []
     broken = copy.deepcopy(policy)
     statement = pooled_statement(broken)
     statement["Action"] = checks.as_list(statement["Action"]) + ["dynamodb:Scan"]
     assert checks.data_policy_violations(broken, tenant_id=APPLIED_TENANT, order_table_arn=applied["order_arn"],
-                                         pooled_table_arns=[applied["product_arn"]])
+                                         pooled_table_arns=[applied["product_arn"]],
+                                         catalogue_table_arn=applied["catalogue_arn"])
 
 
 @pytest.mark.integration

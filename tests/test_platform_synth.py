@@ -259,15 +259,16 @@ def test_repositories_scan_on_push_immutable(production: str, service: str) -> N
 
 def test_shared_tables_encrypted_protected_with_point_in_time_recovery(production: str, local: str) -> None:
     tables = {t["name"]: t for t in resources(production, DynamodbTable.TF_RESOURCE_TYPE).values()}
-    assert set(tables) == {"Product", "TenantCatalogue"}
+    assert set(tables) == {"Product", "TenantCatalogue", "Order"}  # Order: the pool's orders (issue 14)
     assert tables["Product"]["hash_key"] == "tenant_id" and tables["Product"]["range_key"] == "product_id"
+    assert tables["Order"]["hash_key"] == "tenant_id" and tables["Order"]["range_key"] == "order_id"
     assert tables["TenantCatalogue"]["hash_key"] == "tenant_id"
     for table in tables.values():
         assert table["server_side_encryption"] == {"enabled": True}
         assert table["point_in_time_recovery"] == {"enabled": True}
         assert table["deletion_protection_enabled"] is True  # every tenant's data: platform.destroy turns it off
     local_tables = resources(local, DynamodbTable.TF_RESOURCE_TYPE).values()
-    assert [t["deletion_protection_enabled"] for t in local_tables] == [True, True]  # the emulator build too
+    assert [t["deletion_protection_enabled"] for t in local_tables] == [True, True, True]  # the emulator build too
 
 
 # --- ingress --------------------------------------------------------------------------------------------
@@ -293,7 +294,9 @@ def test_rest_api_any_proxy_over_vpc_link(production: str) -> None:
     integration = only(production, ApiGatewayIntegration.TF_RESOURCE_TYPE)
     assert integration["type"] == "HTTP_PROXY" and integration["connection_type"] == "VPC_LINK"
     assert "aws_api_gateway_vpc_link." in integration["connection_id"]
-    assert re.fullmatch(r"http://\$\{aws_lb\.\w+\.dns_name\}:80/\{proxy\}", integration["uri"])
+    # /<deployment>/<path>: the authorizer's pool or silo is the first segment (contract of issue 14)
+    assert re.fullmatch(r"http://\$\{aws_lb\.\w+\.dns_name\}:80/\{deployment\}/\{proxy\}", integration["uri"])
+    assert integration["request_parameters"]["integration.request.path.deployment"] == "context.authorizer.deployment"
     assert "aws_lb." in only(production, ApiGatewayVpcLink.TF_RESOURCE_TYPE)["target_arns"][0]
     assert "lifecycle" not in integration
 

@@ -270,7 +270,8 @@ def test_deployment_sizing_identity_and_environment(synths, manifests, tier, ser
                 "container": [{
                     "name": service,
                     "image": f"{IMAGE_REGISTRY}/{service}:1.0.0",
-                    "env": [{"name": "TENANT_ID", "value": tid}, {"name": table_env, "value": table}],
+                    "env": [{"name": "TENANT_ID", "value": tid}, {"name": table_env, "value": table},
+                            {"name": "CATALOGUE_TABLE", "value": "TenantCatalogue"}],
                     "resources": {
                         "requests": {"cpu": p.container_request_cpu, "memory": p.container_request_memory},
                         "limits": {"cpu": p.container_limit_cpu, "memory": p.container_limit_memory},
@@ -370,17 +371,18 @@ def test_ingress_routes_only_the_tenants_own_paths_to_its_own_services(synths, m
     tid = TENANT_IDS[tier]
     assert cdktf.Testing.to_have_resource_with_properties(synths[tier], IngressV1.TF_RESOURCE_TYPE, {
         "spec": {"ingress_class_name": "nginx", "rule": [{"http": {"path": [
-            {"path": f"/{tid}/products", "path_type": "Prefix"},
-            {"path": f"/{tid}/orders", "path_type": "Prefix"},
+            {"path": f"/silo/{tid}/products", "path_type": "Prefix"},
+            {"path": f"/silo/{tid}/orders", "path_type": "Prefix"},
         ]}}]},
     })
     own_services = {s["metadata"]["name"] for s in by_kind(manifests[tier], "Service")}
     paths = [(path["path"], path["backend"]["service"]["name"])
              for ingress in by_kind(manifests[tier], "Ingress")
              for rule in ingress["spec"]["rules"] for path in rule["http"]["paths"]]
-    assert sorted(paths) == [(f"/{tid}/orders", "order"), (f"/{tid}/products", "product")]
+    # the gateway forwards /<deployment>/<tenant>/...: a silo tenant's paths start with /silo/
+    assert sorted(paths) == [(f"/silo/{tid}/orders", "order"), (f"/silo/{tid}/products", "product")]
     for path, backend in paths:
-        assert path.split("/")[1] == tid and backend in own_services
+        assert path.split("/")[1:3] == ["silo", tid] and backend in own_services
         assert not any(other in path for other in TENANT_IDS.values() if other != tid)
     for ingress in by_kind(manifests[tier], "Ingress"):
         assert "defaultBackend" not in ingress["spec"]  # would catch every other tenant's paths too
@@ -392,7 +394,7 @@ def test_outputs_are_the_tenants_paths(tier_stacks, tier):
     tid = TENANT_IDS[tier]
     outputs = tier_stacks[tier].apps.outputs()
     assert set(outputs) == set(APPS_OUTPUTS)
-    assert (outputs["product_path"], outputs["order_path"]) == (f"/{tid}/products", f"/{tid}/orders")
+    assert (outputs["product_path"], outputs["order_path"]) == (f"/silo/{tid}/products", f"/silo/{tid}/orders")
 
 
 @pytest.mark.parametrize("tier", TIERS)
@@ -459,8 +461,8 @@ def test_module_declares_one_variable_per_input_and_no_provider_or_backend(modul
     assert "backend" not in module_json["terraform"]
     assert module_json["terraform"]["required_providers"] == {"kubernetes": PROVIDER_REQUIREMENTS["kubernetes"]}
     assert set(module_json["output"]) == set(APPS_OUTPUTS)
-    assert module_json["output"]["product_path"]["value"] == "/${var.tenant_id}/products"
-    assert module_json["output"]["order_path"]["value"] == "/${var.tenant_id}/orders"
+    assert module_json["output"]["product_path"]["value"] == "/silo/${var.tenant_id}/products"
+    assert module_json["output"]["order_path"]["value"] == "/silo/${var.tenant_id}/orders"
 
 
 def test_module_derives_nothing_from_a_tenant(module_json):

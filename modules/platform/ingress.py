@@ -5,7 +5,8 @@ node; the NLB's target group forwards there. API Gateway is the only public entr
 /{proxy+}` behind the tenant authorizer (modules/platform/authorizer.py), which turns a Cognito
 access token into a tenant, returns that tenant's API key as the usage identifier
 (`api_key_source = AUTHORIZER`, so the tier's usage plan still throttles) and the tenant id and
-tier, forwarded to the ingress as the X-Tenant-Id and X-Tenant-Tier headers.
+tier, forwarded to the ingress as the X-Tenant-Id and X-Tenant-Tier headers, and the tenant's
+deployment (pool or silo), forwarded as the first path segment: `/<deployment>/<tenant>/...`.
 """
 
 from __future__ import annotations
@@ -53,6 +54,9 @@ from tenantform.tiers import TIER_PROFILES, Tier
 LISTENER_PORT = 80
 # The services trust these headers only (contract with services/product and services/order).
 TENANT_HEADERS = {"X-Tenant-Id": "context.authorizer.tenant_id", "X-Tenant-Tier": "context.authorizer.tier"}
+# The first segment of the forwarded path: pool or silo, from the authorizer (contract of issue 14).
+DEPLOYMENT_PATH_PARAMETER = "deployment"
+DEPLOYMENT_SOURCE = "context.authorizer.deployment"
 ACCESS_LOG_FORMAT = {
     "requestId": "$context.requestId",
     "ip": "$context.identity.sourceIp",
@@ -149,10 +153,13 @@ class Ingress(Construct):
             http_method=method.http_method,
             type="HTTP_PROXY",
             integration_http_method="ANY",
-            uri=f"http://{self.load_balancer.dns_name}:{LISTENER_PORT}/{{proxy}}",
+            # /pool/<tenant>/... to the shared pool services, /silo/<tenant>/... to the tenant's own
+            # namespace: the first segment is the authorizer's verified `deployment` (the catalogue's).
+            uri=f"http://{self.load_balancer.dns_name}:{LISTENER_PORT}/{{{DEPLOYMENT_PATH_PARAMETER}}}/{{proxy}}",
             connection_type="VPC_LINK",
             connection_id=self.vpc_link.id,
             request_parameters={"integration.request.path.proxy": "method.request.path.proxy",
+                                f"integration.request.path.{DEPLOYMENT_PATH_PARAMETER}": DEPLOYMENT_SOURCE,
                                 **{f"integration.request.header.{header}": source
                                    for header, source in TENANT_HEADERS.items()}},
             timeout_milliseconds=29000,

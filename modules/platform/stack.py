@@ -1,6 +1,7 @@
 """The `platform` workspace: everything of which there is one copy (AWS side).
 
-Network -> cluster (+ node group, IRSA) -> registry, shared tables -> ingress (NLB, API Gateway,
+Network -> cluster (+ node group, IRSA) -> registry, shared tables, pool (pooled order table and
+the pool services' roles) -> ingress (NLB, API Gateway,
 usage plans) -> frontends (S3 + CloudFront) -> optional custom domain (Route53, ACM). One
 Terraform output per field of `tenantform.contract.PlatformOutputs`.
 """
@@ -19,6 +20,7 @@ from modules.platform.dns import CustomDomain
 from modules.platform.frontends import Frontends
 from modules.platform.ingress import Ingress
 from modules.platform.network import Network
+from modules.platform.pool import Pool
 from modules.platform.registry import Registry
 from modules.target_blocks import apply_backend, aws_provider
 from tenantform.contract import PLATFORM_OUTPUT_DESCRIPTIONS, platform_output_names
@@ -46,6 +48,8 @@ class PlatformStack(TerraformStack):
                                ignore_emulator_drift=config.emulator)
         self.registry = Registry(self, "registry", platform=platform)
         self.data = SharedData(self, "data", platform=platform)
+        # Always, not only with pooled_tiers: see modules/platform/pool.py for why.
+        self.pool = Pool(self, "pool", platform=platform, cluster=self.cluster, data=self.data)
         self.ingress = Ingress(self, "ingress", platform=platform, network=self.network, cluster=self.cluster,
                                data=self.data, ignore_emulator_drift=config.emulator)
         self.domain: CustomDomain | None = None
@@ -77,6 +81,10 @@ class PlatformStack(TerraformStack):
             "product_table_arn": self.data.product_table.arn,
             "catalogue_table_name": self.data.catalogue_table.name,
             "catalogue_table_arn": self.data.catalogue_table.arn,
+            "pooled_order_table_name": self.pool.order_table.name,
+            "pooled_order_table_arn": self.pool.order_table.arn,
+            "pool_service_role_arn": self.pool.service_role.arn,
+            "pool_tenant_access_role_arn": self.pool.tenant_access_role.arn,
             "cluster_endpoint": cluster.cluster.endpoint,
             "cluster_certificate_authority_data": cluster.cluster.certificate_authority.get(0).data,
             "cluster_version": cluster.cluster.version,
