@@ -146,7 +146,7 @@ def wants_move(project: Project, tenant_id: str, tier: str | None) -> bool:
     deployment differs from the current one's."""
     if Journal.path(project, tenant_id).is_file():
         return True
-    if tier is None or not getattr(project.platform, "pooled_tiers", ()):  # no pool: every tenant is a silo
+    if tier is None or not project.platform.pooled_tiers:  # no pool: every tenant is a silo
         return False
     current = project.registry.get(tenant_id)
     wanted = updated_tenant(project, tenant_id, tier=tier)
@@ -333,6 +333,9 @@ def _move(project: Project, *, tenant_id: str, tier: str | None, email: str | No
 
     report.removed.append(f"{journal.deleted} orders of {tenant_id} from {source.describe()} "
                           f"(moved to {target.describe()}, verified: {journal.verified.get('count', 0)} items)")
+    for earlier in report.layers[:-1]:  # each workspace's outputs once: after its last apply
+        if any(later.workspace == earlier.workspace for later in report.layers[report.layers.index(earlier) + 1:]):
+            earlier.outputs = {}
     journal.finish(project, "done")
     Journal.path(project, tenant_id).unlink(missing_ok=True)
     report.seconds = time.monotonic() - started

@@ -99,10 +99,3 @@ TIER_PROFILES: dict[Tier, TierProfile] = {
 
 def profile(tier: Tier) -> TierProfile:
     return TIER_PROFILES[tier]
-
-
-class Deployment(str, enum.Enum):
-    """Where a tier's tenants run: the shared pool or a silo of their own (issue 14's contract)."""
-
-    POOL = "pool"
-    SILO = "silo"
