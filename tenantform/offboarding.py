@@ -9,7 +9,9 @@ so a re-run skips it, and none fails because its work already happened:
             rows of the pooled Product table exported to `.tenantform/backups/<id>/`. A failure
             stops the offboarding before anything is destroyed. `--skip-backup` skips this step.
   products  the tenant's rows deleted from the pooled table, verified gone (Query returns 0).
-  apps      the apps layer destroyed (when a cluster is configured).
+  orders    the same for its rows of the pooled order table (a pooled tenant's orders; exported
+            beside the products in the backup step).
+  apps      the apps layer destroyed (when a cluster is configured; a pooled tenant has none).
   infra     deletion protection off (order table, premium/platinum user pool), infra destroyed.
   verify    catalogue entry, API key, usage-plan key, order table, user pool and role read back
             from AWS: any left is an error, and the state stays for a re-run.
@@ -35,14 +37,14 @@ from typing import Any
 from tenantform import tenant_data
 from tenantform.atomic import write_atomic
 from tenantform.errors import TenantformError
-from tenantform.names import INFRA, LAYERS, tenant_names
+from tenantform.names import APPS, INFRA, LAYERS, layers_of, tenant_names
 from tenantform.project import Project, Say, _quiet
 from tenantform.outcomes import LayerOutcome, Outcome
 from tenantform.runners import Runner, runner_for
 from tenantform.tenant import Tenant, parse_tenant, validate_tenant_id
 from tenantform.workflows import Confirm, Report, forget_tenant
 
-STEPS = ("backup", "products", "apps", "infra", "verify", "state", "forget")
+STEPS = ("backup", "products", "orders", "apps", "infra", "verify", "state", "forget")
 
 
 @dataclass
@@ -60,6 +62,9 @@ class Journal:
     export: str = ""
     exported: int = 0
     deleted: int = 0
+    order_export: str = ""
+    orders_exported: int = 0
+    orders_deleted: int = 0
 
     @staticmethod
     def path(project: Project, tenant_id: str) -> Path:
@@ -114,6 +119,9 @@ class Removal:
     pooled_table: str
     pooled_rows: int
     export: Path | None
+    order_table: str
+    pooled_orders: int
+    order_export: Path | None
     skip_backup: bool
     resumed: list[str]
     kept: list[str]
@@ -128,16 +136,23 @@ class Removal:
             lines += [f"    - {address}" for address in resources]
         lines.append(f"  {self.pooled_rows} products in the pooled table {self.pooled_table} "
                      f"(partition tenant_id = {self.tenant.id})")
+        if self.pooled_orders:
+            lines.append(f"  {self.pooled_orders} orders in the pooled table {self.order_table} "
+                         f"(partition tenant_id = {self.tenant.id})")
         lines += self.state_lines
         lines += [f"  file: {path}" for path in self.files]
         if self.skip_backup:
             lines.append("  NO FINAL BACKUP (--skip-backup): "
                          + ", ".join([f"table {t}" for t, _ in self.backups]
-                                     + [f"{self.pooled_rows} pooled products"]) + " are deleted for good")
+                                     + [f"{self.pooled_rows} pooled products"]
+                                     + ([f"{self.pooled_orders} pooled orders"] if self.pooled_orders else []))
+                         + " are deleted for good")
         elif "backup" not in self.resumed:
             lines.append("It keeps, before anything is destroyed:")
             lines += [f"  - DynamoDB backup {name} of table {table}" for table, name in self.backups]
             lines.append(f"  - the {self.pooled_rows} pooled products, exported to {self.export}")
+            if self.pooled_orders:
+                lines.append(f"  - the {self.pooled_orders} pooled orders, exported to {self.order_export}")
         else:
             lines += ["Kept by the interrupted run:"] + [f"  - {kept}" for kept in self.kept]
         return "\n".join(lines)
@@ -174,7 +189,8 @@ def plan(project: Project, tenant: Tenant, journal: Journal | None, layers: Runn
     require_aws_credentials(project)
     names = tenant_names(tenant.id, platform_name=project.platform.name)
     done = journal.done if journal else []
-    resources = layers.inventory(tenant, [layer for layer in LAYERS if layer not in done])
+    own = layers_of(project.platform.deployment_of(tenant.tier))  # a pooled tenant has no apps workspace
+    resources = layers.inventory(tenant, [layer for layer in LAYERS if layer not in done and layer in own])
     resources.update({names.workspace(layer): [] for layer in LAYERS if layer in done})
     ddb = aws_client(project, "dynamodb")
     day = journal.day if journal else datetime.now(timezone.utc).strftime("%Y%m%d")
@@ -183,11 +199,14 @@ def plan(project: Project, tenant: Tenant, journal: Journal | None, layers: Runn
         backups.append((names.order_table, f"tenantform-final-{tenant.id}-{day}"))
     pooled = tenant_data.PooledTable(ddb, project.platform.product_table_name, tenant.id)
     export = project.settings.work_dir / "backups" / tenant.id / f"{pooled.table}-{day}.json"
+    orders = tenant_data.PooledTable(ddb, project.platform.pooled_order_table_name, tenant.id)
     path = project.registry.path(tenant.id)
     return Removal(tenant=tenant, resources=resources,
                    state_lines=[] if "state" in done else layers.state_lines(tenant),
                    files=[str(path)] if path.is_file() else [], backups=backups, pooled_table=pooled.table,
                    pooled_rows=0 if "products" in done else pooled.count(), export=export,
+                   order_table=orders.table, pooled_orders=0 if "orders" in done else orders.count(),
+                   order_export=export.with_name(f"{orders.table}-{day}.json"),
                    skip_backup=skip_backup, resumed=list(done), kept=_kept(journal))
 
 
@@ -204,6 +223,11 @@ def offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say = _
 def _offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say, skip_backup: bool,
               layers: Runner) -> Report:
     started = time.monotonic()
+    from tenantform.tenant_move import Journal as Move
+
+    if Move.path(project, tenant_id).is_file():  # its orders may be in both deployments
+        raise TenantformError(f"tenant {tenant_id} is being moved between pool and silo ({Move.path(project, tenant_id)}): "
+                              "finish the move with the same `invoke update` first; nothing removed")
     journal = Journal.load(project, tenant_id)
     tenant = journal.tenant if journal else project.registry.get(tenant_id)
     removal = plan(project, tenant, journal, layers, skip_backup=skip_backup)
@@ -219,6 +243,7 @@ def _offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say, s
     report = Report(tenant=tenant, module_version=record.module_version if record else "")
     ddb = aws_client(project, "dynamodb")
     pooled = tenant_data.PooledTable(ddb, removal.pooled_table, tenant.id)
+    orders = tenant_data.PooledTable(ddb, removal.order_table, tenant.id)
 
     if "backup" not in journal.done:
         journal.skip_backup = skip_backup  # this run's choice, until the step is done
@@ -233,6 +258,7 @@ def _offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say, s
                                         "reused": "yes" if reused else "no"})
                 journal.save(project)
             _export(pooled, removal.export, journal)
+            _export_orders(orders, removal.order_export, journal)
         journal.finish(project, "backup")
     report.kept += _kept(journal)
 
@@ -249,8 +275,26 @@ def _offboard(project: Project, *, tenant_id: str, confirm: Confirm, say: Say, s
         journal.finish(project, "products")
     report.removed.append(f"{journal.deleted} products of {tenant.id} in the pooled table {pooled.table}")
 
+    if "orders" not in journal.done:
+        items = orders.items()
+        if items and not journal.skip_backup:  # orders written since the export are kept too
+            _export_orders(orders, removal.order_export, journal, items=items)
+        if items:
+            say(f"deleting {len(items)} orders of {tenant.id} from the pooled table {orders.table}")
+        journal.orders_deleted += orders.delete(items)
+        left = orders.count()
+        if left:
+            raise TenantformError(f"{left} orders of tenant {tenant.id} are still in {orders.table} "
+                                  "after the delete (written meanwhile?); re-run to resume")
+        journal.finish(project, "orders")
+    if journal.orders_deleted:
+        report.removed.append(f"{journal.orders_deleted} orders of {tenant.id} in the pooled table {orders.table}")
+
     for layer in reversed(LAYERS):  # workloads before the identities and tables they use
         workspace = names.workspace(layer)
+        if layer not in layers_of(project.platform.deployment_of(tenant.tier)):  # a pooled tenant: no apps
+            journal.finish(project, layer)
+            continue
         if layer in journal.done:
             report.layers.append(LayerOutcome(workspace, Outcome.DESTROYED, note="destroyed by an earlier run"))
             continue
@@ -283,6 +327,8 @@ def _kept(journal: Journal | None) -> list[str]:
     kept = [f"backup {b['name']} of table {b['table']}: {b['arn']}" for b in journal.backups]
     if journal.export:
         kept.append(f"{journal.exported} pooled products of {journal.tenant_id} exported to {journal.export}")
+    if journal.order_export:
+        kept.append(f"{journal.orders_exported} pooled orders of {journal.tenant_id} exported to {journal.order_export}")
     if journal.skip_backup:
         kept.append("NO FINAL BACKUP: --skip-backup was given")
     return kept
@@ -296,3 +342,16 @@ def _export(pooled: tenant_data.PooledTable, path: Path | None, journal: Journal
     journal.exported = tenant_data.export_rows(path, table=pooled.table, tenant_id=pooled.tenant_id,
                                                items=rows, key_names=pooled.key_names())
     journal.export = str(path)
+
+
+def _export_orders(orders: tenant_data.PooledTable, path: Path | None, journal: Journal,
+                   items: list[dict[str, Any]] | None = None) -> None:
+    """The tenant's rows of the pooled order table, exported like its products (none: no file)."""
+    if path is None or not orders.exists():
+        return
+    rows = orders.items() if items is None else items
+    if not rows and not path.exists():
+        return
+    journal.orders_exported = tenant_data.export_rows(path, table=orders.table, tenant_id=orders.tenant_id,
+                                                      items=rows, key_names=orders.key_names())
+    journal.order_export = str(path)

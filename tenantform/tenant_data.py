@@ -111,6 +111,23 @@ def unprotect_tables(ddb: Any, tables: list[str], *, say: Callable[[str], None])
     return turned
 
 
+def write_batches(ddb: Any, table: str, requests: list[dict[str, Any]], *,
+                  sleep: Callable[[float], None] = time.sleep, retries: int = RETRIES,
+                  what: str = "items") -> None:
+    """BatchWriteItem `requests` (Put or DeleteRequests) 25 at a time; unprocessed ones are
+    retried with exponential backoff, `retries` times at most per batch."""
+    for start in range(0, len(requests), BATCH):
+        pending = {table: requests[start:start + BATCH]}
+        for attempt in range(retries + 1):
+            pending = ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
+            if not pending:
+                break
+            if attempt == retries:
+                raise TenantformError(f"{len(pending.get(table, []))} {what} in table {table} were still "
+                                      f"unprocessed after {retries} retries; re-run to resume")
+            sleep(min(0.05 * 2 ** attempt, 5.0))
+
+
 # -- the pooled table ---------------------------------------------------------------------------
 @dataclass(frozen=True)
 class PooledTable:
@@ -158,17 +175,8 @@ class PooledTable:
             return 0
         names = self.key_names()
         keys = [{name: item[name] for name in names} for item in items]
-        for start in range(0, len(keys), BATCH):
-            pending = {self.table: [{"DeleteRequest": {"Key": key}} for key in keys[start:start + BATCH]]}
-            for attempt in range(retries + 1):
-                pending = self.ddb.batch_write_item(RequestItems=pending).get("UnprocessedItems") or {}
-                if not pending:
-                    break
-                if attempt == retries:
-                    left = len(pending.get(self.table, []))
-                    raise TenantformError(f"{left} items of tenant {self.tenant_id} in table {self.table} "
-                                          f"were still unprocessed after {retries} retries; re-run to resume")
-                sleep(min(0.05 * 2 ** attempt, 5.0))
+        write_batches(self.ddb, self.table, [{"DeleteRequest": {"Key": key}} for key in keys],
+                      sleep=sleep, retries=retries, what=f"items of tenant {self.tenant_id}")
         return len(keys)
 
 

@@ -201,6 +201,11 @@ def onboard(project: Project, *, tenant_id: str, tier: str | None = None, email:
 def update(project: Project, *, tenant_id: str, tier: str | None = None, email: str | None = None,
            name: str | None = None, say: Say = _quiet, confirm: Confirm | None = None) -> Report:
     """Change a tenant's definition and apply it: plan first, then apply after confirmation."""
+    from tenantform import tenant_move  # a change between pool and silo moves the tenant and its data
+
+    if tenant_move.wants_move(project, tenant_id, tier):
+        return tenant_move.move(project, tenant_id=tenant_id, tier=tier, email=email, name=name, say=say,
+                                confirm=confirm)
     started = time.monotonic()
     wanted = updated_tenant(project, tenant_id, tier=tier, email=email, name=name)
     report = Report(tenant=wanted)

@@ -199,6 +199,6 @@ def test_an_offboarding_killed_during_the_destroy_resumes(local_project, tmp_pat
             os.killpg(proc.pid, signal.SIGKILL)
     assert "infra" not in json.loads(tenant.journal().read_text(encoding="utf-8"))["done"]
     rerun = cli.run("offboard", "tenant=killed-off", "--yes")
-    assert "done already: backup, products, apps" in rerun.stdout, rerun.stdout
+    assert "done already: backup, products, orders, apps" in rerun.stdout, rerun.stdout
     assert len(tenant.backups()) == 1 and tenant.pooled.count() == 0 and tenant.leftovers() == []
     assert not tenant.tenant_file().exists() and not tenant.journal().exists()

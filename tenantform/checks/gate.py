@@ -51,9 +51,8 @@ def _renderable(project: Any, say: Callable[[str], None]) -> Any:
     from dataclasses import replace
 
     from tenantform.project import Project
-    from tenantform.targets import TargetKind
 
-    if project.settings.target is not TargetKind.AWS or project.settings.state_bucket:
+    if project.target.emulated or not project.target.runs_here or project.settings.state_bucket:
         return project
     try:
         project.target.state_bucket

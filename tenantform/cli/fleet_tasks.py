@@ -290,10 +290,10 @@ def status(c: Context, tenants: str | None = None, tier: str | None = None, targ
     table = Table(title=f"{len(result.tenants)} tenant{'s' if len(result.tenants) != 1 else ''}; "
                         f"current module version {result.current_version}",
                   title_justify="left")
-    for column in ("tenant", "tier", "module version", "infra", "at", "next fleet.apply", "rollout"):
+    for column in ("tenant", "tier", "deployment", "module version", "infra", "at", "next fleet.apply", "rollout"):
         table.add_column(column, overflow="fold")
     for row in result.tenants:
-        table.add_row(row.tenant, row.tier, row.version, row.infra, row.at or "-",
+        table.add_row(row.tenant, row.tier, row.deployment or "-", row.version, row.infra, row.at or "-",
                       f"plan ({row.pending})" if row.pending else "up to date", row.rollout or "-",
                       style="red" if row.infra == "failed" else None)
     console.print(table)

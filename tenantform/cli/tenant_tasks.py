@@ -16,6 +16,8 @@ from rich.table import Table
 from tenantform import workflows
 from tenantform.cli._cli import confirmer, console, err, plural, project, run, say
 from tenantform.cli._program import usage_error
+from tenantform.targets import Settings
+from tenantform.tiers import Tier
 from tenantform.workflows import Report
 
 TENANT_HELP = {
@@ -109,10 +111,12 @@ def tenants(c: Context, target=None):  # noqa: ANN001
     title = plural(len(rows) - len(broken), "tenant") + (f", {plural(len(broken), 'invalid tenant file')}"
                                                           if broken else "")
     table = Table(title=title, title_justify="left")
-    for column in ("tenant", "tier", "module", "infra", "apps"):
+    for column in ("tenant", "tier", "deployment", "module", "infra", "apps"):
         table.add_column(column)
     for row in rows:
-        table.add_row(row.tenant_id, row.tier, row.module_version or "-", row.states["infra"], row.states["apps"])
+        deployment = "?" if row.problem else proj.platform.deployment_of(Tier(row.tier)).value
+        apps = "- (pooled: no apps workspace)" if deployment == "pool" else row.states["apps"]
+        table.add_row(row.tenant_id, row.tier, deployment, row.module_version or "-", row.states["infra"], apps)
     console.print(table)
     for row in broken:  # listed above, every problem of each file here; bad input exits 2
         err.print(f"error: {row.problem}", markup=False)

@@ -26,6 +26,8 @@ class TenantStatus:
     pending: str
     """Why the next fleet.apply would plan it ("" when up to date)."""
     rollout: str = ""
+    deployment: str = ""
+    """pool or silo (derived from the tier and platform.toml's pooled_tiers)."""
 
 
 @dataclass
@@ -69,7 +71,8 @@ def fleet_status(project: Project, selection: Selection | None = None) -> FleetS
         record = work.previous
         rows.append(TenantStatus(tenant=work.tenant.id, tier=work.tenant.tier.value, version=work.version,
                                  infra=record.status if record else "never run", at=record.at if record else "",
-                                 pending=work.reason, rollout=in_rollout.get(work.tenant.id, "")))
+                                 pending=work.reason, rollout=in_rollout.get(work.tenant.id, ""),
+                                 deployment=project.platform.deployment_of(work.tenant.tier).value))
     rows += [TenantStatus(tenant=bad.tenant_id, tier="?", version="", infra="invalid tenant file", at="",
                           pending=bad.message) for bad in broken]
     rows.sort(key=lambda row: row.tenant)
