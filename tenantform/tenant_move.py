@@ -59,6 +59,12 @@ FAULT_PREFIX = "move:"
 """Tests only: TENANTFORM_FAULT=move:<step> ends the process right after <step> is journaled."""
 FREEZE_SUFFIX = "#move"
 FREEZE_SETTLE_SECONDS = 30.0
+ROUTING_SETTLE_SECONDS = 300.0 + 30.0
+"""How long a request may still be routed by the tenant's old `deployment` after the switch: the
+gateway caches the authorizer's decision (modules/platform/authorizer.py RESULT_TTL_SECONDS) and
+the authorizer caches the catalogue entry (services/authorizer/catalogue.py, 30 s). The freeze is
+kept that long after the switch, so no write lands in the source after its items were deleted
+(tests/test_pool_synth.py checks the two figures)."""
 """services/tenancy.py WRITE_SETTLE_SECONDS: a write that passed the freeze check lands within it."""
 
 DESCRIPTIONS = {
@@ -95,6 +101,7 @@ class Journal:
     deleted: int = 0
     kept: str = ""
     frozen_at: str = ""
+    switched_at: str = ""
 
     @staticmethod
     def path(project: Project, tenant_id: str) -> Path:
@@ -300,6 +307,7 @@ def _move(project: Project, *, tenant_id: str, tier: str | None, email: str | No
         report.layers.append(apply_layer(project, after, INFRA, version, say=say, timings=report.timings,
                                          deployment=silo, routing=Deployment(journal.target)))
         project.registry.save(after)
+        journal.switched_at = datetime.now(timezone.utc).isoformat(timespec="seconds")
         journal.finish(project, "switch")
 
     if "cleanup" not in journal.done:
@@ -314,6 +322,7 @@ def _move(project: Project, *, tenant_id: str, tier: str | None, email: str | No
         report.kept.append(journal.kept)
 
     if "unfreeze" not in journal.done:
+        _drain_routing(project, journal, say)
         say(f"unfreezing the writes of {tenant_id}")
         ddb.delete_item(TableName=project.platform.catalogue_table_name,
                         Key={"tenant_id": {"S": f"{tenant_id}{FREEZE_SUFFIX}"}})
@@ -350,6 +359,18 @@ def _settle(project: Project, journal: Journal, say: Say) -> None:
     left = FREEZE_SETTLE_SECONDS - (datetime.now(timezone.utc) - since).total_seconds()
     if left > 0:
         say(f"waiting {left:.0f} s for writes already accepted before the freeze")
+        time.sleep(left)
+
+
+def _drain_routing(project: Project, journal: Journal, say: Say) -> None:
+    """With a cluster, requests may still reach the source deployment for ROUTING_SETTLE_SECONDS
+    after the switch (cached authorizer decisions): the freeze refuses their writes until then."""
+    if not project.cluster_configured or not journal.switched_at:
+        return
+    left = ROUTING_SETTLE_SECONDS - (datetime.now(timezone.utc)
+                                     - datetime.fromisoformat(journal.switched_at)).total_seconds()
+    if left > 0:
+        say(f"keeping the freeze {left:.0f} s more: cached routing may still reach the old deployment")
         time.sleep(left)
 
 

@@ -359,3 +359,14 @@ def test_pool_manifests_are_valid_for_the_cluster_version(pool_manifests: list[d
         # raises ValidationError on any error; returns the schema version used
         assert kubernetes_validate.validate(manifest, POOLED.kubernetes_version, strict=True) \
             == POOLED.kubernetes_version, manifest["metadata"]["name"]
+
+
+def test_a_move_keeps_the_freeze_as_long_as_routing_may_be_cached() -> None:
+    """After the switch, the gateway may reuse an authorizer decision (and the authorizer its
+    catalogue entry) naming the old deployment: the freeze must outlast both caches."""
+    from modules.platform.authorizer import RESULT_TTL_SECONDS
+    from services.authorizer.catalogue import Catalogue
+    from tenantform.tenant_move import ROUTING_SETTLE_SECONDS
+
+    catalogue_ttl = Catalogue.__dataclass_fields__["ttl"].default
+    assert ROUTING_SETTLE_SECONDS >= RESULT_TTL_SECONDS + catalogue_ttl
