@@ -26,8 +26,8 @@ pytestmark = pytest.mark.integration
 INFRA_RESOURCES = {
     "module.tenant.aws_cognito_user.admin_user", "module.tenant.aws_cognito_user_pool.user_pool_g2",
     "module.tenant.aws_cognito_user_pool_client.app_client", "module.tenant.aws_cognito_user_pool_domain.user_pool_domain",
-    "module.tenant.aws_dynamodb_table.order_table", "module.tenant.aws_dynamodb_table_item.catalogue_entry",
-    "module.tenant.aws_iam_role.irsa_role", "module.tenant.aws_iam_role_policy.data_access_policy",
+    "module.tenant.aws_dynamodb_table.order_table[0]", "module.tenant.aws_dynamodb_table_item.catalogue_entry",
+    "module.tenant.aws_iam_role.irsa_role[0]", "module.tenant.aws_iam_role_policy.data_access_policy[0]",
     "module.tenant.aws_api_gateway_api_key.api_key", "module.tenant.aws_api_gateway_usage_plan_key.usage_plan_key",
 }
 

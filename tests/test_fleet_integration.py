@@ -215,7 +215,7 @@ def test_drift_is_reported_for_exactly_the_drifted_tenant(fleet: Fleet) -> None:
     assert fleet.outcomes() == {"tenant-fleet-a-infra": "drifted", "tenant-fleet-b-infra": "in sync",
                                 "tenant-fleet-c-infra": "in sync"}
     drifted = next(r for r in fleet.last_run()["results"] if r["outcome"] == "drifted")
-    assert drifted["drifted"] == ["module.tenant.aws_dynamodb_table.order_table"]
+    assert drifted["drifted"] == ["module.tenant.aws_dynamodb_table.order_table[0]"]
     assert "Drift in 1 tenant(s): fleet-a." in proc.stdout
     fleet.reset_calls()
     asked = fleet.cli.run("fleet.apply", "tenants=fleet-a", "--force", check=False)  # what the drift report suggests
