@@ -6,7 +6,8 @@ of the tenant's roots builds; the actual one is what its catalogue entry says (a
 operator changed `pooled_tiers` while tenants of that tier exist: applying the derived roots
 then would delete the silo order table with its orders (pool) or create an empty one while the
 orders stay in the pooled table (silo). Only a move (tenantform/tenant_move.py) carries the data
-over, so onboard and update refuse before anything is applied (docs/moves.md).
+over: `invoke update` moves such a tenant (tenant_move.source_deployment reads the catalogue),
+and `invoke onboard` of an existing tenant refuses before anything is applied (docs/moves.md).
 """
 
 from __future__ import annotations
@@ -61,5 +62,5 @@ def require_derived_deployment(project: Project, tenant: Tenant) -> None:
         f"{derived.value} (pooled_tiers in platform.toml changed): applying it would "
         + ("delete its order table with its orders" if derived is Deployment.POOL
            else "create an empty order table while its orders stay in the pooled table")
-        + "; restore pooled_tiers, then move the tier's tenants to another tier before changing it "
-        "(docs/moves.md, \"Changing pooled_tiers\"); nothing was applied")
+        + f"; move it with its orders by `invoke update tenant={tenant.id}` (docs/moves.md), or restore "
+        "pooled_tiers; nothing was applied")

@@ -214,7 +214,6 @@ def update(project: Project, *, tenant_id: str, tier: str | None = None, email: 
     report = Report(tenant=wanted)
     runner = runner_for(project)
     runner.prepare()
-    require_derived_deployment(project, wanted)  # no move: pooled_tiers must not have moved it
     version, _ = tenant_module_version(project, tenant_id, say)  # a tenant keeps its module version
     report.module_version = version
     plans = [apply_layer(project, wanted, layer, version, say=say, plan_only=True, timings=report.timings)
