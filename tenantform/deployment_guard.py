@@ -41,26 +41,33 @@ def actual_deployment(project: Project, tenant_id: str) -> Deployment | None:
                               "(allowed: pool, silo); nothing was applied") from None
 
 
-def require_derived_deployment(project: Project, tenant: Tenant) -> None:
-    """Refuse, before anything is applied, to render an existing tenant outside a move into a
-    deployment other than the one it runs in. Local and aws targets (this machine's AWS calls);
-    on the tfc target the check is not made (docs/moves.md)."""
+def deployment_refusal(project: Project, tenant: Tenant) -> str | None:
+    """Why the tenant's roots must not be applied outside a move (one line), or None: its catalogue
+    entry says another deployment than its tier derives, or a move of it is journaled. Local and
+    aws targets (this machine's AWS calls); on the tfc target the check is not made (docs/moves.md)."""
     from tenantform.tenant_move import Journal
 
     if not project.target.runs_here:
-        return
+        return None
     journal = Journal.path(project, tenant.id)
     if journal.is_file():
-        raise TenantformError(f"tenant {tenant.id} is being moved (journal {journal}): finish the move with "
-                              f"`invoke update tenant={tenant.id}` first; nothing was applied")
+        return (f"tenant {tenant.id} is being moved (journal {journal}): finish the move with "
+                f"`invoke update tenant={tenant.id}` first; nothing was applied")
     derived = Deployment(project.platform.deployment_of(tenant.tier))
     actual = actual_deployment(project, tenant.id)
     if actual is None or actual is derived:
-        return
-    raise TenantformError(
-        f"tenant {tenant.id} runs in the {actual.value} but tier {tenant.tier.value} is now deployed in the "
-        f"{derived.value} (pooled_tiers in platform.toml changed): applying it would "
-        + ("delete its order table with its orders" if derived is Deployment.POOL
-           else "create an empty order table while its orders stay in the pooled table")
-        + f"; move it with its orders by `invoke update tenant={tenant.id}` (docs/moves.md), or restore "
-        "pooled_tiers; nothing was applied")
+        return None
+    return (f"tenant {tenant.id} runs in the {actual.value} but tier {tenant.tier.value} is now deployed in the "
+            f"{derived.value} (pooled_tiers in platform.toml changed): applying it would "
+            + ("delete its order table with its orders" if derived is Deployment.POOL
+               else "create an empty order table while its orders stay in the pooled table")
+            + f"; move it with its orders by `invoke update tenant={tenant.id}` (docs/moves.md), or restore "
+            "pooled_tiers; nothing was applied")
+
+
+def require_derived_deployment(project: Project, tenant: Tenant) -> None:
+    """Refuse, before anything is applied, to render an existing tenant outside a move into a
+    deployment other than the one it runs in (deployment_refusal)."""
+    refusal = deployment_refusal(project, tenant)
+    if refusal:
+        raise TenantformError(refusal)

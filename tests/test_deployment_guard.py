@@ -9,6 +9,7 @@ through the CLI; the table is read back with boto3.
 
 from __future__ import annotations
 
+import json
 from typing import Iterator
 
 import pytest
@@ -19,7 +20,7 @@ from tests.conftest import Cli, copy_project
 
 pytestmark = pytest.mark.integration
 POOLED = "Order"
-ORDER = {"tenant_id": {"S": "kept"}, "order_id": {"S": "o-1"}, "name": {"S": "an order that must survive"}}
+ORDER = {"order_id": {"S": "o-1"}, "name": {"S": "an order that must survive"}}  # a silo item: no tenant_id
 
 
 @pytest.fixture(scope="module")
@@ -73,7 +74,7 @@ def test_a_silo_tenant_whose_tier_became_pooled_is_refused_by_onboard_and_fleet_
     assert "Moving tenant kept from the silo (basic) to the pool (basic): 1 orders in table Order-kept" \
         in moved.stdout, moved.stdout[-3000:]
     assert ddb.get_item(TableName=POOLED, Key={"tenant_id": {"S": "kept"}, "order_id": {"S": "o-1"}},
-                        ConsistentRead=True)["Item"] == ORDER
+                        ConsistentRead=True)["Item"] == {**ORDER, "tenant_id": {"S": "kept"}}
     assert not tenant_data.table_exists(ddb, table)
     assert catalogue()["deployment"] == {"S": "pool"}
     assert [b["TableName"] for b in ddb.list_backups()["BackupSummaries"]
@@ -81,3 +82,22 @@ def test_a_silo_tenant_whose_tier_became_pooled_is_refused_by_onboard_and_fleet_
     assert cli.project().registry.get("kept").tier.value == "basic"
     again = cli.run("onboard", "tenant=kept")  # now where its tier says: nothing to refuse
     assert "Traceback" not in again.stderr
+
+    # the reverse: basic no longer pooled. The fleet's plan destroys nothing here (it would create an
+    # empty Order-kept and route the tenant to it): the deployment check refuses it all the same
+    config.write_text(text, encoding="utf-8")
+    report = cli.project_dir / "fleet-report.json"
+    fleet = cli.run("fleet.apply", "tenants=kept", "--force", "--yes", f"report-file={report}", check=False)
+    assert fleet.returncode == 1, (fleet.stdout[-3000:], fleet.stderr[-3000:])
+    infra = [w for w in json.loads(report.read_text(encoding="utf-8"))["workspaces"]
+             if w["workspace"] == "tenant-kept-infra"]
+    assert [w["outcome"] for w in infra] == ["refused"], infra
+    assert infra[0]["error"].startswith("tenant kept runs in the pool but tier basic is now deployed in the silo "
+                                        "(pooled_tiers in platform.toml changed)"), infra
+    assert not tenant_data.table_exists(ddb, table) and catalogue()["deployment"] == {"S": "pool"}
+    back = cli.run("update", "tenant=kept", "--yes")
+    assert "Moving tenant kept from the pool (basic) to the silo (basic)" in back.stdout, back.stdout[-3000:]
+    assert ddb.scan(TableName=table, ConsistentRead=True)["Items"] == [ORDER]
+    assert ddb.query(TableName=POOLED, KeyConditionExpression="tenant_id = :t",
+                     ExpressionAttributeValues={":t": {"S": "kept"}}, ConsistentRead=True)["Items"] == []
+    assert catalogue()["deployment"] == {"S": "silo"}
