@@ -46,6 +46,7 @@ from pathlib import Path
 from typing import Any
 
 from tenantform import item_copy, tenant_data
+from tenantform.deployment_guard import actual_deployment
 from tenantform.errors import TenantformError
 from tenantform.names import APPS, INFRA, tenant_names
 from tenantform.project import Project, Say, _quiet
@@ -147,16 +148,25 @@ def deployment_of(project: Project, tier: Tier) -> Deployment:
     return Deployment(project.platform.deployment_of(tier))
 
 
+def source_deployment(project: Project, tenant: Tenant) -> Deployment:
+    """Where the tenant's orders are: what its catalogue entry says (on the targets that run here;
+    it differs from its tier's after a change of pooled_tiers), else what its tier derives."""
+    if project.target.runs_here:
+        project.target.prepare()
+        actual = actual_deployment(project, tenant.id)
+        if actual is not None:
+            return actual
+    return deployment_of(project, tenant.tier)
+
+
 def wants_move(project: Project, tenant_id: str, tier: str | None) -> bool:
     """Whether `invoke update` must move the tenant: a move of it is journaled, or the new tier's
-    deployment differs from the current one's."""
+    deployment differs from where the tenant runs (a tier change, or pooled_tiers changed)."""
     if Journal.path(project, tenant_id).is_file():
         return True
-    if tier is None or not project.platform.pooled_tiers:  # no pool: every tenant is a silo
-        return False
     current = project.registry.get(tenant_id)
     wanted = updated_tenant(project, tenant_id, tier=tier)
-    return deployment_of(project, current.tier) is not deployment_of(project, wanted.tier)
+    return source_deployment(project, current) is not deployment_of(project, wanted.tier)
 
 
 # -- the two sides ---------------------------------------------------------------------------------
@@ -225,7 +235,7 @@ def _new_journal(project: Project, tenant_id: str, tier: str | None, email: str 
     current = project.registry.get(tenant_id)
     wanted = updated_tenant(project, tenant_id, tier=tier, email=email, name=name)
     now = datetime.now(timezone.utc)
-    return Journal(tenant_id=tenant_id, source=deployment_of(project, current.tier).value,
+    return Journal(tenant_id=tenant_id, source=source_deployment(project, current).value,
                    target=deployment_of(project, wanted.tier).value, before_toml=current.to_toml(),
                    after_toml=wanted.to_toml(), started=now.isoformat(timespec="seconds"), day=now.strftime("%Y%m%d"))
 
@@ -396,9 +406,9 @@ def _keep(project: Project, journal: Journal, source: item_copy.Side, say: Say) 
 def _retire_apps(project: Project, tenant: Tenant, say: Say) -> LayerOutcome:
     """A pooled tenant has no apps workspace: destroy it (with a cluster), remove its state
     object, root and records."""
-    from tenantform.offboarding import LocalLayers
+    from tenantform.runners import runner_for  # the local runner: a move refuses the tfc target
 
-    layers = LocalLayers(project)
+    layers = runner_for(project)
     names = tenant_names(tenant.id, platform_name=project.platform.name)
     workspace = names.workspace(APPS)
     found = layers.inventory(tenant, [APPS])

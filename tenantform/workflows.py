@@ -12,6 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+from tenantform.deployment_guard import require_derived_deployment
 from tenantform.errors import InvalidInput, TenantformError
 from tenantform.names import INFRA, LAYERS, layers_of, tenant_names
 from tenantform.outcomes import LayerOutcome, Outcome
@@ -186,6 +187,8 @@ def onboard(project: Project, *, tenant_id: str, tier: str | None = None, email:
     version, synth_seconds = tenant_module_version(project, tenant.id, say)
     report.module_version = version
     report.timings["module synthesis"] = synth_seconds or 0.0
+    if not is_new:  # an existing tenant: its roots must not change its deployment outside a move
+        require_derived_deployment(project, tenant)
     if is_new:
         init_root(project, tenant, INFRA, version, say=say)  # what can fail cheaply, before the file exists
         project.registry.save(tenant)

@@ -156,6 +156,13 @@ class LocalRunner:
                 delete_state_objects(self.project.target.client("s3"), bucket, f"tenants/{tenant.id}/")]
 
     # -- a fleet run ---------------------------------------------------------------------------------------
+    def _deployment_refusal(self, fleet: FleetRunner, work: Work) -> str | None:
+        """pooled_tiers changed under the tenant: its move is `invoke update`'s (tenantform/deployment_guard.py)."""
+        from tenantform.deployment_guard import deployment_refusal
+
+        with fleet.init_lock:  # boto3's default session is not safe to build clients from in threads
+            return deployment_refusal(self.project, work.tenant)
+
     def run_fleet_workspace(self, fleet: FleetRunner, work: Work) -> WorkspaceResult:
         from tenantform.fleet import WorkspaceResult, write_root_text
 
@@ -195,6 +202,8 @@ class LocalRunner:
             elif fleet.mode is Mode.PLAN:
                 result.outcome = Outcome.CHANGES
             elif refusal := fleet.guard.refusal(result.actions):
+                result.outcome, result.message = Outcome.REFUSED, refusal
+            elif work.layer == INFRA and (refusal := self._deployment_refusal(fleet, work)):
                 result.outcome, result.message = Outcome.REFUSED, refusal
             else:
                 step = "apply"
