@@ -37,7 +37,7 @@ from typing import Any
 from tenantform import tenant_data
 from tenantform.atomic import write_atomic
 from tenantform.errors import TenantformError
-from tenantform.names import APPS, INFRA, LAYERS, layers_of, tenant_names
+from tenantform.names import INFRA, LAYERS, layers_of, tenant_names
 from tenantform.project import Project, Say, _quiet
 from tenantform.outcomes import LayerOutcome, Outcome
 from tenantform.runners import Runner, runner_for

@@ -16,7 +16,6 @@ from rich.table import Table
 from tenantform import workflows
 from tenantform.cli._cli import confirmer, console, err, plural, project, run, say
 from tenantform.cli._program import usage_error
-from tenantform.targets import Settings
 from tenantform.tiers import Tier
 from tenantform.workflows import Report
 

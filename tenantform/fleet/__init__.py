@@ -12,7 +12,7 @@ A run goes in two phases:
    hashicorp/terraform#31964), each command under `-lock-timeout` and logged to
    `.tenantform/logs/<workspace>/<command>.log`. One workspace's failure is recorded and the others
    go on. The run's results are kept in `.tenantform/fleet/last-run.json` (for `--retry-failed`).
-   On the tfc target each workspace is one remote run instead (`tfc_target.run_layer`: no local
+   On the tfc target each workspace is one remote run instead (`tenantform/runners/tfc.py`: no local
    terraform, no init lock; the run URL is the log); detection, records, failure isolation and the
    summary are the same; `fleet.drift` starts refresh-only runs, which are never applied.
 
