@@ -213,8 +213,10 @@ def describe(project: Project, journal: Journal, *, source_count: int, target_co
 
 
 def _export_path(project: Project, journal: Journal) -> Path:
+    """Named after the move's start: a second move, or an offboarding export, never overwrites it."""
+    started = journal.started.replace("-", "").replace(":", "")[:15]  # yyyymmddThhmmss
     return (project.settings.work_dir / "backups" / journal.tenant_id
-            / f"{project.platform.pooled_order_table_name}-{journal.day}.json")
+            / f"{project.platform.pooled_order_table_name}-move-{started}.json")
 
 
 # -- the move ----------------------------------------------------------------------------------------

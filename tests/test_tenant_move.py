@@ -151,7 +151,9 @@ def test_a_basic_tenant_onboards_into_the_pool_and_moves_to_a_silo_and_back(pool
     assert_silo(shop, orders)
     assert digest(shop.silo) == before
     assert Side(shop.ddb, POOLED_ORDERS, "neighbour", pooled=True).count() == 5
-    export = cli.project_dir / ".tenantform" / "backups" / "shop" / f"Order-{today()}.json"
+    exports = sorted((cli.project_dir / ".tenantform" / "backups" / "shop").glob("Order-move-*.json"))
+    assert len(exports) == 1, exports  # its own name: an offboarding export of the same day never overwrites it
+    export = exports[0]
     assert len(json.loads(export.read_text(encoding="utf-8"))["items"]) == 120
     assert f"kept 120 pooled orders of shop exported to {export}" in moved.stdout
 
