@@ -41,6 +41,35 @@ def actual_deployment(project: Project, tenant_id: str) -> Deployment | None:
                               "(allowed: pool, silo); nothing was applied") from None
 
 
+def catalogue_deployments(project: Project) -> dict[str, Deployment]:
+    """tenant id -> what the catalogue says (one paginated Scan, for `invoke tenants`); empty when
+    the target runs remotely (tfc), the catalogue does not exist yet or cannot be read."""
+    if not project.target.runs_here:
+        return {}
+    table = project.platform.catalogue_table_name
+    found: dict[str, Deployment] = {}
+    try:
+        ddb = project.target.data_client("dynamodb")
+        if not tenant_data.table_exists(ddb, table):
+            return {}
+        pages = ddb.get_paginator("scan").paginate(TableName=table, ProjectionExpression="tenant_id, deployment")
+        for page in pages:
+            for item in page["Items"]:
+                value = item.get("deployment", {}).get("S", Deployment.SILO.value)
+                if value in {d.value for d in Deployment}:  # a `<id>#move` freeze item has none: silo, ignored below
+                    found[item["tenant_id"]["S"]] = Deployment(value)
+    except (TenantformError, *tenant_data.aws_errors()):  # the emulator not running, no credentials: derived only
+        return {}
+    return found
+
+
+def describe(derived: Deployment, actual: Deployment | None) -> str:
+    """The deployment column of `invoke tenants`: the derived one, or both when they differ."""
+    if actual is None or actual is derived:
+        return derived.value
+    return f"{actual.value} (tier says {derived.value}: `invoke update` moves it)"
+
+
 def deployment_refusal(project: Project, tenant: Tenant) -> str | None:
     """Why the tenant's roots must not be applied outside a move (one line), or None: its catalogue
     entry says another deployment than its tier derives, or a move of it is journaled. Local and

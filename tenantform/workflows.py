@@ -281,12 +281,16 @@ class TenantRow:
     module_version: str
     problem: str = ""
     """A malformed tenant file: every problem it has, one line (the row's states say "invalid")."""
+    deployment: str = "?"
+    """pool or silo as the tier derives it; both when the catalogue says otherwise (deployment_guard)."""
 
 
 def list_tenants(project: Project) -> list[TenantRow]:
+    from tenantform.deployment_guard import catalogue_deployments, describe
     from tenantform.tenant_files import load_each  # a malformed file is one row, not the end of the list
 
     rows = []
+    actual = catalogue_deployments(project)
     tenants, broken = load_each(project.registry)
     for bad in broken:
         rows.append(TenantRow(bad.tenant_id, "?", {layer: "invalid tenant file" for layer in LAYERS}, "",
@@ -299,7 +303,8 @@ def list_tenants(project: Project) -> list[TenantRow]:
             states[layer] = f"{record.status} {record.at}" if record else "never run"
             if record and layer == INFRA:
                 version = record.module_version
-        rows.append(TenantRow(tenant.id, tenant.tier.value, states, version))
+        rows.append(TenantRow(tenant.id, tenant.tier.value, states, version,
+                              deployment=describe(project.platform.deployment_of(tenant.tier), actual.get(tenant.id))))
     return sorted(rows, key=lambda row: row.tenant_id)
 
 

@@ -70,6 +70,9 @@ def test_a_silo_tenant_whose_tier_became_pooled_is_refused_by_onboard_and_fleet_
                             ConsistentRead=True)["Item"]
 
     assert catalogue()["deployment"] == {"S": "silo"}
+    listed = cli.run("tenants", env_overrides={"COLUMNS": "300"})  # the catalogue's deployment beside the derived one
+    row = next(line for line in listed.stdout.splitlines() if " kept " in line)
+    assert "silo (tier says pool: `invoke update` moves it)" in row, listed.stdout
     moved = cli.run("update", "tenant=kept", "--yes")  # same tier: the move pooled_tiers asks for
     assert "Moving tenant kept from the silo (basic) to the pool (basic): 1 orders in table Order-kept" \
         in moved.stdout, moved.stdout[-3000:]
@@ -82,6 +85,8 @@ def test_a_silo_tenant_whose_tier_became_pooled_is_refused_by_onboard_and_fleet_
     assert cli.project().registry.get("kept").tier.value == "basic"
     again = cli.run("onboard", "tenant=kept")  # now where its tier says: nothing to refuse
     assert "Traceback" not in again.stderr
+    row = next(line for line in cli.run("tenants", env_overrides={"COLUMNS": "300"}).stdout.splitlines() if " kept " in line)
+    assert " pool " in row and "tier says" not in row, row
 
     # the reverse: basic no longer pooled. The fleet's plan destroys nothing here (it would create an
     # empty Order-kept and route the tenant to it): the deployment check refuses it all the same

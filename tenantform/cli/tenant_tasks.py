@@ -16,7 +16,6 @@ from rich.table import Table
 from tenantform import workflows
 from tenantform.cli._cli import confirmer, console, err, plural, project, run, say
 from tenantform.cli._program import usage_error
-from tenantform.tiers import Tier
 from tenantform.workflows import Report
 
 TENANT_HELP = {
@@ -113,9 +112,8 @@ def tenants(c: Context, target=None):  # noqa: ANN001
     for column in ("tenant", "tier", "deployment", "module", "infra", "apps"):
         table.add_column(column)
     for row in rows:
-        deployment = "?" if row.problem else proj.platform.deployment_of(Tier(row.tier)).value
-        apps = "- (pooled: no apps workspace)" if deployment == "pool" else row.states["apps"]
-        table.add_row(row.tenant_id, row.tier, deployment, row.module_version or "-", row.states["infra"], apps)
+        apps = "- (pooled: no apps workspace)" if row.deployment == "pool" else row.states["apps"]
+        table.add_row(row.tenant_id, row.tier, row.deployment, row.module_version or "-", row.states["infra"], apps)
     console.print(table)
     for row in broken:  # listed above, every problem of each file here; bad input exits 2
         err.print(f"error: {row.problem}", markup=False)

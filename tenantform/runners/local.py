@@ -203,7 +203,8 @@ class LocalRunner:
                 result.outcome = Outcome.CHANGES
             elif refusal := fleet.guard.refusal(result.actions):
                 result.outcome, result.message = Outcome.REFUSED, refusal
-            elif work.layer == INFRA and (refusal := self._deployment_refusal(fleet, work)):
+            elif (work.layer == INFRA and _creates_or_deletes_order_table(result.actions)
+                  and (refusal := self._deployment_refusal(fleet, work))):
                 result.outcome, result.message = Outcome.REFUSED, refusal
             else:
                 step = "apply"
@@ -281,3 +282,11 @@ class LocalRunner:
         changes, _, log = self._destroy(tf)
         delete_state_objects(project.target.client("s3"), project.target.state_bucket, PLATFORM_STATE_KEY)
         return LayerOutcome(PLATFORM_WORKSPACE, Outcome.DESTROYED, changes, log=log)
+
+
+def _creates_or_deletes_order_table(actions: list[str]) -> bool:
+    """Only a plan that creates or deletes the tenant's own order table can be a deployment change
+    (pooled_tiers edited under the tenant): only then is the catalogue read (deployment_guard)."""
+    return any(action.split(" ", 1)[0] in {"create", "delete"}  # a replace keeps it: not a deployment change
+               and action.split(" ", 1)[-1].startswith("module.tenant.aws_dynamodb_table.order_table")
+               for action in actions)
